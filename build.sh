@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# kubevirt-py build entry point. Idempotent: every step checks before it acts.
+#
+#   ./build.sh            set up only (apt packages, .venv, generated gRPC code)
+#   ./build.sh test [ARGS] set up, then run the test suite (ARGS go to pytest)
+#   ./build.sh demo       set up, then run the main job
+#   ./build.sh proto      regenerate the gRPC code only
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+VENV="$ROOT/.venv"
+
+# What the product and its tests run: libvirt and QEMU for guests, etcd for the
+# local control plane, compilers and headers for libvirt-python, busybox for the
+# tiny test guest.
+APT_PACKAGES=(
+    libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
+    qemu-system-x86 qemu-utils
+    libvirt-dev pkg-config gcc python3-dev python3-venv
+    etcd-server etcd-client
+    busybox-static iproute2 util-linux procps ca-certificates
+)
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Run a noisy step; show its output only if it fails.
+quietly() {
+    local out
+    out=$(mktemp)
+    if ! "$@" >"$out" 2>&1; then
+        cat "$out" >&2
+        rm -f "$out"
+        echo "build.sh: failed: $*" >&2
+        exit 1
+    fi
+    rm -f "$out"
+}
+
+ensure_apt_packages() {
+    local missing=() pkg
+    for pkg in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+            || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "build.sh: missing Debian packages (${missing[*]}); run as root to install them" >&2
+        exit 1
+    fi
+    log "installing Debian packages: ${missing[*]}"
+    # A fresh machine has no package lists yet; update before the first install.
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+pick_python() {
+    local py
+    for py in python3.11 python3; do
+        if command -v "$py" >/dev/null && "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+            echo "$py"; return 0
+        fi
+    done
+    echo "build.sh: Python >= 3.11 is required" >&2
+    exit 1
+}
+
+generate_grpc() {
+    # Generated code lives in its own package (kubevirt_grpc/, never committed). The
+    # virtual include path makes the generated imports absolute within that package.
+    log "generating gRPC code from proto/"
+    rm -rf "$ROOT/kubevirt_grpc"
+    mkdir -p "$ROOT/kubevirt_grpc"
+    local protos
+    protos=$(cd proto && find . -name '*.proto' | sed 's|^\./|kubevirt_grpc/|' | sort)
+    # shellcheck disable=SC2086
+    "$VENV/bin/python" -m grpc_tools.protoc -Ikubevirt_grpc=proto \
+        --python_out="$ROOT" --pyi_out="$ROOT" --grpc_python_out="$ROOT" $protos
+    find "$ROOT/kubevirt_grpc" -type d -exec sh -c 'touch "$1/__init__.py"' _ {} \;
+    echo '"""Generated from proto/ by build.sh. Do not edit."""' > "$ROOT/kubevirt_grpc/__init__.py"
+}
+
+ensure_venv() {
+    local py stamp want
+    py=$(pick_python)
+    [ -x "$VENV/bin/python" ] || { log "creating .venv"; "$py" -m venv "$VENV"; }
+    stamp="$VENV/.kubevirt-py-installed"
+    # The editable install maps each top-level package when it is installed, so a
+    # new package (or a changed pyproject.toml) needs a reinstall.
+    want=$( { cat pyproject.toml; ls -d -- */__init__.py | grep -v '^kubevirt_grpc/'; } | sha256sum | cut -d' ' -f1)
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        log "installing the project and its pinned dependencies into .venv"
+        # The generated package must exist when the editable install maps the
+        # checkout's top-level packages, so generate before installing.
+        quietly "$VENV/bin/pip" install --upgrade pip
+        quietly "$VENV/bin/pip" install "$(grep -o '"grpcio-tools==[^"]*"' pyproject.toml | tr -d '"')"
+        generate_grpc
+        quietly "$VENV/bin/pip" install -e ".[test]"
+        echo "$want" > "$stamp"
+    fi
+}
+
+setup() {
+    ensure_apt_packages
+    ensure_venv
+    # Always regenerate: cheap, and a changed proto/ never meets stale code.
+    generate_grpc
+}
+
+main() {
+    local cmd=${1:-setup}
+    [ $# -gt 0 ] && shift
+    case "$cmd" in
+        setup) setup ;;
+        proto) generate_grpc ;;
+        test)
+            setup
+            log "running the test suite"
+            exec "$VENV/bin/python" -m pytest "$@"
+            ;;
+        demo)
+            setup
+            exec "$VENV/bin/python" -m local_cluster.demo "$@"
+            ;;
+        -h|--help|help) sed -n '2,8p' "$0" ;;
+        *) echo "build.sh: unknown command '$cmd' (expected: test, demo, proto, or nothing)" >&2; exit 2 ;;
+    esac
+}
+
+main "$@"
