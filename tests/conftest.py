@@ -1,0 +1,21 @@
+"""Shared fixtures: a private temporary directory for sockets (paths must stay short)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def sockdir() -> Iterator[Path]:
+    # Unix socket paths are limited to ~107 bytes; pytest's tmp_path can be longer.
+    path = Path(tempfile.mkdtemp(prefix="kv-", dir="/tmp"))
+    path.chmod(0o700)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
