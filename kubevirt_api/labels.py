@@ -1,0 +1,20 @@
+"""Label, annotation and finalizer keys, spelled as upstream so tooling keeps working."""
+
+from __future__ import annotations
+
+APP_LABEL = "kubevirt.io"                      # value: virt-launcher, virt-handler, ...
+NODE_NAME_LABEL = "kubevirt.io/nodeName"        # on a VMI: the node its handler owns it on
+CREATED_BY_LABEL = "kubevirt.io/created-by"     # on a launcher pod: the VMI's UID
+DOMAIN_ANNOTATION = "kubevirt.io/domain"        # on a launcher pod: the VMI's name
+VM_LABEL = "kubevirt.io/vm"
+MIGRATION_JOB_LABEL = "kubevirt.io/migrationJobUID"
+MIGRATION_TARGET_NODE_LABEL = "kubevirt.io/migrationTargetNodeName"
+SCHEDULABLE_NODE_LABEL = "kubevirt.io/schedulable"
+HEARTBEAT_ANNOTATION = "kubevirt.io/heartbeat"
+EMULATION_NODE_LABEL = "kubevirt.io/emulation"  # ours: "kvm" or "qemu" (TCG)
+
+VIRT_LAUNCHER = "virt-launcher"
+
+VMI_FINALIZER = "foregroundDeleteVirtualMachine"
+VM_FINALIZER = "kubevirt.io/virtualMachineControllerFinalize"
+MIGRATION_FINALIZER = "kubevirt.io/migrationJobFinalize"
