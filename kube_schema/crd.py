@@ -45,6 +45,9 @@ class CRDValidator:
     def versions(self) -> list[str]:
         return list(self._schemas)
 
+    def schema(self, version: str) -> dict[str, Any]:
+        return self._schemas[version]
+
     def admit(self, obj: dict[str, Any], *, strict: bool = False) -> Admitted:
         """Prune and validate a copy of ``obj``. ``strict`` turns pruned fields into errors,
         as ``kubectl --validate=strict`` (fieldValidation=Strict) does."""

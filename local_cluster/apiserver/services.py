@@ -1,0 +1,87 @@
+"""Reach a Service the way the aggregation layer and webhooks do: through a ready pod.
+
+There is no service network on a local machine, so a Service reference resolves to
+the address of one ready pod behind it and the target port, with the TLS name the
+certificate was issued for (<service>.<namespace>.svc).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from local_cluster.apiserver.selectors import LabelSelector, Requirement
+from local_cluster.storage.interface import Store
+
+Obj = dict[str, Any]
+
+
+class ServiceUnreachable(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+    tls_name: str
+
+    def url(self, path: str, scheme: str = "https") -> str:
+        return f"{scheme}://{self.host}:{self.port}{path}"
+
+
+class ServiceResolver:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def resolve(self, namespace: str, name: str, port: int = 443) -> Endpoint:
+        kv = await self._store.get(f"/registry/services/{namespace}/{name}")
+        if kv is None:
+            raise ServiceUnreachable(f'service "{namespace}/{name}" not found')
+        service = json.loads(kv.value)
+        spec = service.get("spec") or {}
+        service_port = next((p for p in spec.get("ports") or [] if p.get("port") == port), None)
+        if service_port is None:
+            raise ServiceUnreachable(f'service "{namespace}/{name}" has no port {port}')
+        selector = LabelSelector([Requirement(k, "=", (v,)) for k, v in (spec.get("selector") or {}).items()])
+        pods = [p for p in await self._pods(namespace) if selector.matches(p["metadata"].get("labels")) and _ready(p)]
+        if not pods:
+            raise ServiceUnreachable(f'no endpoints available for service "{namespace}/{name}"')
+        pod = random.choice(pods)
+        target = _target_port(pod, service_port.get("targetPort", port))
+        if target is None:
+            raise ServiceUnreachable(f'service "{namespace}/{name}": pod {pod["metadata"]["name"]} has no port '
+                                     f'{service_port.get("targetPort")!r}')
+        return Endpoint(pod["status"]["podIP"], target, f"{name}.{namespace}.svc")
+
+    async def _pods(self, namespace: str) -> list[Obj]:
+        kvs, _, _ = await self._store.list(f"/registry/pods/{namespace}/")
+        return [json.loads(kv.value) for kv in kvs]
+
+
+def _ready(pod: Obj) -> bool:
+    status = pod.get("status") or {}
+    if status.get("phase") != "Running" or not status.get("podIP") or (pod.get("metadata") or {}).get(
+            "deletionTimestamp"):
+        return False
+    conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+    return conditions.get("Ready", "True") == "True"
+
+
+def _target_port(pod: Obj, target: Any) -> int | None:
+    if isinstance(target, int):
+        return target
+    if isinstance(target, str) and target.isdigit():
+        return int(target)
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        for port in container.get("ports") or []:
+            if port.get("name") == target:
+                return int(port["containerPort"])
+    return None
+
+
+# A function the admission chain uses to read a namespace's labels for namespaceSelector.
+NamespaceLabels = Callable[[str], Awaitable[dict[str, str]]]
