@@ -119,3 +119,11 @@ class Registry:
 
     def serves_group_version(self, group: str, version: str) -> bool:
         return version in self._group_versions.get(group, [])
+
+    def storage_resources(self) -> list[ResourceInfo]:
+        """One ResourceInfo per place in storage (the storage version of each resource)."""
+        seen: dict[str, ResourceInfo] = {}
+        for info in self._by_path.values():
+            if info.version == (info.storage_version or info.version):
+                seen.setdefault(info.storage_prefix(), info)
+        return list(seen.values())

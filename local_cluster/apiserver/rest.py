@@ -294,6 +294,18 @@ class Objects:
         metadata(result)["resourceVersion"] = str(deleted.mod_revision)
         return result
 
+    async def remove(self, info: ResourceInfo, namespace: str, name: str) -> Obj | None:
+        """Complete a deferred deletion (a namespace once emptied): drop the object now."""
+        kv = await self.store.get(info.key(namespace, name))
+        if kv is None:
+            return None
+        try:
+            return await self._finish_delete(info, namespace, kv, decode(info, kv))
+        except errors.ApiError as error:
+            if error.code == 404:
+                return None
+            raise
+
     async def delete_collection(self, info: ResourceInfo, namespace: str, options: Obj | None, ctx: RequestContext,
                                 labels: LabelSelector | None = None, fields: FieldSelector | None = None) -> Obj:
         listed = await self.list(info, namespace, labels=labels, fields=fields)

@@ -7,6 +7,7 @@ start Pending and are deleted gracefully once bound, services get a cluster IP.
 
 from __future__ import annotations
 
+import base64
 import copy
 import ipaddress
 import random
@@ -57,6 +58,8 @@ def prepare_update(info: ResourceInfo, new: Obj, old: Obj, subresource: str) -> 
         new.clear()
         new.update(kept)
         return
+    if info.group == "" and info.kind == "Secret":
+        fold_string_data(new)
     if info.has_status:
         if "status" in old:
             new["status"] = copy.deepcopy(old["status"])
@@ -154,6 +157,16 @@ def _pv_create(obj: Obj) -> None:
 
 def _secret_create(obj: Obj) -> None:
     obj.setdefault("type", "Opaque")
+    fold_string_data(obj)
+
+
+def fold_string_data(secret: Obj) -> None:
+    """stringData is write-only: merged into data (base64), as kube-apiserver does."""
+    string_data = secret.pop("stringData", None)
+    if isinstance(string_data, dict):
+        data = secret.setdefault("data", {})
+        for key, value in string_data.items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
 
 
 def _crd_create(obj: Obj) -> None:
