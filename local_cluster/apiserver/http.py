@@ -243,14 +243,22 @@ class Handlers:
                             resource, [event["object"]], {"resourceVersion": event["object"]["metadata"].get(
                                 "resourceVersion", "")}, query.get("includeObject", "Metadata"))}
                     await response.write(json.dumps(event, separators=(",", ":")).encode() + b"\n")
-        except (TimeoutError, ConnectionResetError):
-            pass
+        except TimeoutError:
+            pass  # the watch ran its time: end it cleanly, the client resumes from its last version
+        except ConnectionResetError:
+            return response  # the client went away
         except StoreUnavailable as error:
             status = errors.service_unavailable(f"storage is unavailable: {error}").status()
-            await response.write(json.dumps({"type": "ERROR", "object": status}).encode() + b"\n")
+            try:
+                await response.write(json.dumps({"type": "ERROR", "object": status}).encode() + b"\n")
+            except ConnectionResetError:
+                pass
         finally:
             await events.aclose()
-        await response.write_eof()
+        try:
+            await response.write_eof()
+        except ConnectionResetError:
+            pass
         return response
 
 
