@@ -53,7 +53,10 @@ class NamespaceController:
     async def _work(self) -> None:
         while True:
             try:
-                await asyncio.wait_for(self._wake.wait(), RETRY_SECONDS if self._pending else None)
+                # asyncio.timeout rather than wait_for: on 3.11 wait_for can swallow a
+                # cancellation that races with the event, and stop() would hang.
+                async with asyncio.timeout(RETRY_SECONDS if self._pending else None):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()
