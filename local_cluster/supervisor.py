@@ -1,0 +1,152 @@
+"""The local cluster as one supervised process tree: the control plane in this process,
+the scheduler and the volume provisioner beside it, one kubelet process per node.
+
+    python -m local_cluster.supervisor --state-dir DIR --nodes 2
+
+Writes DIR/supervisor.pid, and DIR/ready once every node is Ready; SIGTERM shuts the
+cluster down (kubelets stop their pods first, as a node shutdown does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from kubernetes import client
+
+from kube_client.config import load_api_client
+from local_cluster.apply import apply
+from local_cluster.control_plane import ControlPlane
+from local_cluster.provisioner import Provisioner
+from local_cluster.scheduler import Scheduler
+
+log = logging.getLogger("local_cluster")
+
+DEPLOY_DIR = Path(__file__).resolve().parents[1] / "deploy"
+READY_TIMEOUT = 60.0
+KUBELET_STOP_TIMEOUT = 60.0
+RESTART_DELAY = 1.0
+
+
+def node_name(index: int) -> str:
+    return f"node{index:02d}"
+
+
+class Kubelets:
+    """One kubelet process per node, restarted if it dies (as systemd would)."""
+
+    def __init__(self, state_dir: Path, kubeconfig: Path, count: int) -> None:
+        self._state_dir = state_dir
+        self._kubeconfig = kubeconfig
+        self._count = count
+        self._processes: dict[int, subprocess.Popen[bytes]] = {}
+        self._stopping = False
+
+    def _spawn(self, index: int) -> subprocess.Popen[bytes]:
+        name = node_name(index)
+        root = self._state_dir / "nodes" / name
+        root.mkdir(parents=True, exist_ok=True)
+        log_file = open(root / "kubelet.log", "ab")  # noqa: SIM115 - owned by the child from here on
+        return subprocess.Popen(
+            [sys.executable, "-m", "local_cluster.kubelet", "--kubeconfig", str(self._kubeconfig),
+             "--node-name", name, "--node-index", str(index), "--root", str(root)],
+            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def start(self) -> None:
+        for index in range(1, self._count + 1):
+            self._processes[index] = self._spawn(index)
+
+    def watch_once(self) -> None:
+        for index, process in list(self._processes.items()):
+            if not self._stopping and process.poll() is not None:
+                log.warning("kubelet of %s exited with %s; restarting it", node_name(index), process.returncode)
+                self._processes[index] = self._spawn(index)
+
+    def stop(self) -> None:
+        self._stopping = True
+        for process in self._processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + KUBELET_STOP_TIMEOUT
+        for process in self._processes.values():
+            try:
+                process.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+def _wait_nodes_ready(api: client.ApiClient, count: int, timeout: float) -> None:
+    core = client.CoreV1Api(api)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        nodes = core.list_node().items
+        ready = [n for n in nodes if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
+        if len(ready) >= count:
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"{count} nodes were not Ready within {timeout:.0f}s; see the kubelet logs under nodes/")
+
+
+async def run(state_dir: Path, nodes: int) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / "ready").unlink(missing_ok=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    plane = ControlPlane(state_dir)
+    await plane.start()
+    api = load_api_client(plane.kubeconfig)
+    scheduler = Scheduler(api)
+    provisioner = Provisioner(load_api_client(plane.kubeconfig), state_dir / "volumes")
+    kubelets = Kubelets(state_dir, plane.kubeconfig, nodes)
+    try:
+        for line in await asyncio.to_thread(apply, api, [DEPLOY_DIR / "crds"]):
+            log.info("applied %s", line)
+        scheduler.start()
+        provisioner.start()
+        kubelets.start()
+        await asyncio.to_thread(_wait_nodes_ready, api, nodes, READY_TIMEOUT)
+        (state_dir / "ready").write_text(plane.apiserver.url if plane.apiserver else "")
+        log.info("local cluster ready with %d nodes; kubeconfig: %s", nodes, plane.kubeconfig)
+        while not stop.is_set():
+            kubelets.watch_once()
+            try:
+                async with asyncio.timeout(RESTART_DELAY):
+                    await stop.wait()
+            except TimeoutError:
+                pass
+    finally:
+        (state_dir / "ready").unlink(missing_ok=True)
+        await asyncio.to_thread(kubelets.stop)
+        scheduler.stop()
+        provisioner.stop()
+        await plane.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run the local cluster (control plane and kubelets).")
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--nodes", type=int, default=2)
+    args = parser.parse_args()
+    if args.nodes < 1:
+        parser.error("--nodes: must be at least 1")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    (args.state_dir).mkdir(parents=True, exist_ok=True)
+    (args.state_dir / "supervisor.pid").write_text(str(os.getpid()))
+    try:
+        asyncio.run(run(args.state_dir, args.nodes))
+    finally:
+        (args.state_dir / "supervisor.pid").unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()
