@@ -103,6 +103,8 @@ class Objects:
                                                     f"{meta['generateName']!r} after 5 attempts")
 
     async def _create_once(self, info: ResourceInfo, namespace: str, obj: Obj, ctx: RequestContext) -> Obj:
+        if info.group == "" and info.kind == "PersistentVolumeClaim":
+            await self._default_storage_class(obj)
         obj = await self.admission.mutate("CREATE", info, namespace, obj, None, ctx)
         strategy.prepare_create(info, obj, namespace)
         obj = self._validated(info, obj, ctx)
@@ -115,6 +117,19 @@ class Objects:
         result["apiVersion"] = info.api_version
         metadata(result)["resourceVersion"] = str(revision)
         return result
+
+    async def _default_storage_class(self, claim: Obj) -> None:
+        """A claim that names no class gets the default one (DefaultStorageClass admission)."""
+        spec = claim.setdefault("spec", {})
+        if spec.get("storageClassName") is not None:
+            return
+        kvs, _, _ = await self.store.list("/registry/storageclasses/")
+        for kv in kvs:
+            storage_class = json.loads(kv.value)
+            annotations = (storage_class.get("metadata") or {}).get("annotations") or {}
+            if annotations.get("storageclass.kubernetes.io/is-default-class") == "true":
+                spec["storageClassName"] = storage_class["metadata"]["name"]
+                return
 
     def _checked_body(self, info: ResourceInfo, namespace: str, body: Any) -> Obj:
         if not isinstance(body, dict):

@@ -190,10 +190,11 @@ class APIServer:
         if pod["metadata"].get("deletionTimestamp"):
             raise errors.conflict("pods", "", name, "pod is being deleted")
         pod["spec"]["nodeName"] = node
-        await self.objects.update(pods, namespace, name, pod, ctx)
-        condition = {"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": now()}
-        await self.objects.patch(pods, namespace, name, "application/strategic-merge-patch+json",
-                                 {"status": {"conditions": [condition]}}, ctx, subresource="status")
+        conditions = [c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") != "PodScheduled"]
+        conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                           "lastTransitionTime": now()})
+        pod.setdefault("status", {})["conditions"] = conditions
+        await self.objects.update(pods, namespace, name, pod, ctx, subresource="binding")
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
     async def evict_pod(self, namespace: str, name: str, eviction: Any, ctx: RequestContext) -> Obj:

@@ -50,6 +50,8 @@ def prepare_update(info: ResourceInfo, new: Obj, old: Obj, subresource: str) -> 
         else:
             new_meta.pop(system_field, None)
     new_meta.pop("resourceVersion", None)
+    if subresource == "binding":
+        return  # the binding writes spec.nodeName and PodScheduled together, as one update
     if subresource == "status":
         kept = copy.deepcopy(old)
         kept["status"] = new.get("status")
@@ -104,9 +106,15 @@ def _pod_create(obj: Obj) -> None:
     spec.setdefault("terminationGracePeriodSeconds", 30)
     spec.setdefault("schedulerName", "default-scheduler")
     spec.setdefault("dnsPolicy", "ClusterFirst")
-    for container in spec.get("containers") or []:
+    for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
         container.setdefault("terminationMessagePath", "/dev/termination-log")
         container.setdefault("imagePullPolicy", "IfNotPresent")
+        resources = container.get("resources") or {}
+        if resources.get("limits"):
+            # A limit without a request requests the limit, as API defaulting does.
+            requests = resources.setdefault("requests", {})
+            for name, quantity in resources["limits"].items():
+                requests.setdefault(name, quantity)
     obj["status"] = {"phase": "Pending", "qosClass": _qos_class(spec)}
 
 
@@ -152,7 +160,7 @@ def _pvc_create(obj: Obj) -> None:
 
 def _pv_create(obj: Obj) -> None:
     obj.setdefault("spec", {}).setdefault("persistentVolumeReclaimPolicy", "Retain")
-    obj["status"] = {"phase": "Available" if not obj["spec"].get("claimRef") else "Bound"}
+    obj["status"] = {"phase": "Pending"}  # the volume binder moves it on
 
 
 def _secret_create(obj: Obj) -> None:
