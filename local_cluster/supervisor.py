@@ -35,6 +35,11 @@ KUBELET_STOP_TIMEOUT = 60.0
 RESTART_DELAY = 1.0
 
 
+def deploy_manifests() -> list[Path]:
+    """What a real cluster gets applied from deploy/ (examples are for users, not the cluster)."""
+    return sorted(p for p in DEPLOY_DIR.iterdir() if p.name != "examples" and p.suffix in ("", ".yaml", ".yml"))
+
+
 def node_name(index: int) -> str:
     return f"node{index:02d}"
 
@@ -109,7 +114,7 @@ async def run(state_dir: Path, nodes: int) -> None:
     provisioner = Provisioner(load_api_client(plane.kubeconfig), state_dir / "volumes")
     kubelets = Kubelets(state_dir, plane.kubeconfig, nodes)
     try:
-        for line in await asyncio.to_thread(apply, api, [DEPLOY_DIR / "crds"]):
+        for line in await asyncio.to_thread(apply, api, deploy_manifests()):
             log.info("applied %s", line)
         scheduler.start()
         provisioner.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from virtctl import client_version
+from virtctl.local import local
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,6 +17,9 @@ def main() -> None:
 def version() -> None:
     """Print the client version."""
     click.echo(f"Client Version: kubevirt-py v{client_version()}")
+
+
+main.add_command(local)
 
 
 if __name__ == "__main__":
