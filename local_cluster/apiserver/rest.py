@@ -188,7 +188,10 @@ class Objects:
                 "metadata.resourceVersion", "FieldValueInvalid", "must be specified for an update", 0)])
         if wanted and parse_resource_version(wanted) != kv.mod_revision:
             raise errors.conflict(info.plural, info.group, name)
-        return await self._write_update(info, namespace, kv, old, obj, ctx, subresource)
+        try:
+            return await self._write_update(info, namespace, kv, old, obj, ctx, subresource)
+        except RevisionConflict:
+            raise errors.conflict(info.plural, info.group, name) from None
 
     async def patch(self, info: ResourceInfo, namespace: str, name: str, content_type: str, body: Any,
                     ctx: RequestContext, subresource: str = "") -> Obj:
@@ -239,10 +242,7 @@ class Objects:
             revision = await self.store.update(info.key(namespace, name), encode(obj), kv.mod_revision)
         except KeyNotFound:
             raise errors.not_found(info.plural, info.group, name) from None
-        except RevisionConflict:
-            if ctx.internal:
-                raise
-            raise errors.conflict(info.plural, info.group, name) from None
+        # RevisionConflict propagates: patch and scale retry on it, update reports a Conflict.
         await self._changed(info, obj, old)
         result = copy.deepcopy(obj)
         result["apiVersion"] = info.api_version
@@ -254,7 +254,17 @@ class Objects:
 
     async def delete(self, info: ResourceInfo, namespace: str, name: str, options: Obj | None,
                      ctx: RequestContext) -> Obj:
-        options = options or {}
+        # As kube-apiserver's guaranteed update: a concurrent write makes the delete look
+        # again rather than fail; only an explicit precondition can turn it into a Conflict.
+        for _ in range(_PATCH_RETRIES):
+            try:
+                return await self._delete_once(info, namespace, name, options or {}, ctx)
+            except RevisionConflict:
+                continue
+        raise errors.conflict(info.plural, info.group, name, "too many concurrent writers; try again")
+
+    async def _delete_once(self, info: ResourceInfo, namespace: str, name: str, options: Obj,
+                           ctx: RequestContext) -> Obj:
         kv, old = await self._current(info, namespace, name)
         _check_preconditions(info, old, options.get("preconditions") or {})
         await self.admission.validate("DELETE", info, namespace, None, old, ctx)
@@ -288,10 +298,7 @@ class Objects:
             obj.setdefault("status", {})["phase"] = "Terminating"
         if ctx.dry_run:
             return obj
-        try:
-            revision = await self.store.update(info.key(namespace, name), encode(obj), kv.mod_revision)
-        except RevisionConflict:
-            raise errors.conflict(info.plural, info.group, name) from None
+        revision = await self.store.update(info.key(namespace, name), encode(obj), kv.mod_revision)
         await self._changed(info, obj, old)
         metadata(obj)["resourceVersion"] = str(revision)
         return obj
@@ -302,8 +309,6 @@ class Objects:
             deleted = await self.store.delete(info.key(namespace, name), kv.mod_revision)
         except KeyNotFound:
             raise errors.not_found(info.plural, info.group, name) from None
-        except RevisionConflict:
-            raise errors.conflict(info.plural, info.group, name) from None
         await self._changed(info, None, obj)
         result = copy.deepcopy(obj)
         metadata(result)["resourceVersion"] = str(deleted.mod_revision)
@@ -311,15 +316,19 @@ class Objects:
 
     async def remove(self, info: ResourceInfo, namespace: str, name: str) -> Obj | None:
         """Complete a deferred deletion (a namespace once emptied): drop the object now."""
-        kv = await self.store.get(info.key(namespace, name))
-        if kv is None:
-            return None
-        try:
-            return await self._finish_delete(info, namespace, kv, decode(info, kv))
-        except errors.ApiError as error:
-            if error.code == 404:
+        for _ in range(_PATCH_RETRIES):
+            kv = await self.store.get(info.key(namespace, name))
+            if kv is None:
                 return None
-            raise
+            try:
+                return await self._finish_delete(info, namespace, kv, decode(info, kv))
+            except RevisionConflict:
+                continue
+            except errors.ApiError as error:
+                if error.code == 404:
+                    return None
+                raise
+        raise errors.conflict(info.plural, info.group, name, "too many concurrent writers; try again")
 
     async def delete_collection(self, info: ResourceInfo, namespace: str, options: Obj | None, ctx: RequestContext,
                                 labels: LabelSelector | None = None, fields: FieldSelector | None = None) -> Obj:
