@@ -91,9 +91,10 @@ class KubeletAgent:
     def _heartbeat_once(self, ready: bool) -> None:
         if self._ready_since is None:
             self._ready_since = node_status._now()
+        # The lease first: whoever sees the node Ready also finds its heartbeat.
+        node_status.renew_lease(client.CoordinationV1Api(self._api), self._node)
         node_status.report(self._core, self._node, self._config.effective_host_ip, ready, "KubeletReady",
                            "kubelet is posting ready status", self._ready_since)
-        node_status.renew_lease(client.CoordinationV1Api(self._api), self._node)
 
     def _heartbeat_loop(self) -> None:
         while not self._stop.wait(HEARTBEAT_SECONDS):

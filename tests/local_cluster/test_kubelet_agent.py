@@ -58,9 +58,10 @@ def core(control_plane, kubelet) -> client.CoreV1Api:
 
 def _ready(core: client.CoreV1Api, node: str) -> bool:
     try:
-        conditions = core.read_node(node).status.conditions or []
+        status = core.read_node(node).status
     except client.ApiException:
         return False
+    conditions = (status.conditions if status else None) or []  # registered, not yet reported
     return any(c.type == "Ready" and c.status == "True" for c in conditions)
 
 
@@ -77,6 +78,8 @@ def _phase(core: client.CoreV1Api, name: str) -> str:
 
 def test_node_registers_with_capacity_and_lease(control_plane, core) -> None:
     node = core.read_node("node01")
+    eventually(lambda: client.CoordinationV1Api(control_plane.api_client()).read_namespaced_lease(
+        "node01", "kube-node-lease"), timeout=10)
     assert node.status.allocatable["pods"] == "110" and node.status.node_info.kubelet_version
     assert node.status.addresses[0].address == "127.1.0.1"
     lease = client.CoordinationV1Api(control_plane.api_client()).read_namespaced_lease("node01", "kube-node-lease")
