@@ -16,6 +16,7 @@ import logging
 import random
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -199,6 +200,21 @@ class Reflector:
             self._handler(change)
         except Exception:  # a handler bug must not stop the copy from following the server
             log.exception("%s: handler failed on %s %s", self.name, change.type, object_key(change.obj))
+
+
+def stop_and_join(reflectors: list[Reflector], worker: threading.Thread | None, worker_name: str,
+                  timeout: float) -> None:
+    """Stop the reflectors, then wait (bounded) for the worker that consumed them and for them."""
+    for reflector in reflectors:
+        reflector.stop()
+    deadline = time.monotonic() + timeout
+    if worker is not None:
+        worker.join(max(0.0, deadline - time.monotonic()))
+        if worker.is_alive():
+            log.warning("%s did not stop within %.0fs", worker_name, timeout)
+    for reflector in reflectors:
+        if not reflector.join(max(0.0, deadline - time.monotonic())):
+            log.warning("reflector %s did not stop within %.0fs", reflector.name, timeout)
 
 
 def _version(obj: Obj) -> str:

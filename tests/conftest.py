@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from local_cluster.threaded import ThreadedControlPlane
+
 
 @pytest.fixture
 def sockdir() -> Iterator[Path]:
@@ -22,9 +24,7 @@ def sockdir() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def control_plane() -> Iterator["ThreadedControlPlane"]:
-    from local_cluster.threaded import ThreadedControlPlane
-
+def control_plane() -> Iterator[ThreadedControlPlane]:
     state = Path(tempfile.mkdtemp(prefix="kv-cp-", dir="/tmp"))
     plane = ThreadedControlPlane(state)
     try:

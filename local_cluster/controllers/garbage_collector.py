@@ -17,6 +17,7 @@ from local_cluster.apiserver import errors
 from local_cluster.apiserver.context import RequestContext
 from local_cluster.apiserver.patch import JSON_PATCH, MERGE
 from local_cluster.apiserver.resources import ResourceInfo
+from local_cluster.controllers.base import InProcessController
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -35,30 +36,22 @@ class Ref:
     uid: str
 
 
-class GarbageCollector:
+class GarbageCollector(InProcessController):
+    name = "garbage-collector"
+
     def __init__(self, apiserver: Any) -> None:
-        self._api = apiserver
+        super().__init__(apiserver)
         self._objects: dict[str, Ref] = {}            # uid -> object
         self._owners: dict[str, list[Obj]] = {}        # uid -> its ownerReferences
         self._dependents: dict[str, set[str]] = {}     # owner uid -> dependent uids
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
         self._ctx = RequestContext(user="system:serviceaccount:kube-system:generic-garbage-collector", internal=True)
 
     async def start(self) -> None:
         await self._build_graph()
-        self._api.objects.hooks.append(self._on_change)
-        self._task = asyncio.create_task(self._work(), name="garbage-collector")
+        self._run()
         for uid in list(self._objects):
             self._queue.put_nowait(("check", uid))
-
-    async def stop(self) -> None:
-        if self._on_change in self._api.objects.hooks:
-            self._api.objects.hooks.remove(self._on_change)
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
 
     async def idle(self, timeout: float = 10.0) -> None:
         """Wait until every queued piece of work is done (for tests and shutdown)."""

@@ -10,6 +10,7 @@ from typing import Any
 from local_cluster.apiserver import errors
 from local_cluster.apiserver.context import RequestContext
 from local_cluster.apiserver.resources import ResourceInfo
+from local_cluster.controllers.base import InProcessController
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -18,12 +19,13 @@ log = logging.getLogger(__name__)
 RETRY_SECONDS = 1.0
 
 
-class NamespaceController:
+class NamespaceController(InProcessController):
+    name = "namespace-controller"
+
     def __init__(self, apiserver: Any) -> None:
-        self._api = apiserver
+        super().__init__(apiserver)
         self._pending: set[str] = set()
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._ctx = RequestContext(user="system:serviceaccount:kube-system:namespace-controller", internal=True)
 
     async def start(self) -> None:
@@ -32,17 +34,9 @@ class NamespaceController:
             namespace = json.loads(kv.value)
             if namespace["metadata"].get("deletionTimestamp"):
                 self._pending.add(namespace["metadata"]["name"])
-        self._api.objects.hooks.append(self._on_change)
-        self._task = asyncio.create_task(self._work(), name="namespace-controller")
+        self._run()
         self._wake.set()
 
-    async def stop(self) -> None:
-        if self._on_change in self._api.objects.hooks:
-            self._api.objects.hooks.remove(self._on_change)
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
 
     async def _on_change(self, info: ResourceInfo, after: Obj | None, before: Obj | None) -> None:
         if info.group == "" and info.kind == "Namespace" and after is not None \

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import signal
 import sys
-import threading
-from types import FrameType
 
-from kube_client.config import KubeconfigError, load_api_client
+from kube_client.daemon import run_until_signalled
 from local_cluster.provisioner.provisioner import Provisioner
 
 
@@ -24,28 +20,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        api_client = load_api_client(args.kubeconfig)
-    except KubeconfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    done = threading.Event()
-
-    def _stop(signum: int, frame: FrameType | None) -> None:
-        done.set()
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    provisioner = Provisioner(api_client, args.root)
-    provisioner.start()
-    try:
-        done.wait()
-    finally:
-        provisioner.stop()
-        api_client.close()
-    return 0
+    return run_until_signalled(lambda api_client: Provisioner(api_client, args.root), args.kubeconfig, args.verbose)
 
 
 if __name__ == "__main__":

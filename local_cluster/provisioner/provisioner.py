@@ -26,7 +26,7 @@ from local_cluster.provisioner.volumes import LocalVolumes, UnsafePath
 from local_cluster.provisioner.workqueue import WorkQueue
 from kube_client.rawapi import MERGE_PATCH, call, object_key, status_code
 from kube_client.recorder import NORMAL, WARNING, EventRecorder
-from kube_client.reflector import DELETED, Change, Reflector
+from kube_client.reflector import DELETED, Change, Reflector, stop_and_join
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -79,17 +79,8 @@ class Provisioner:
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
         self._queue.close()
-        for reflector in self._reflectors:
-            reflector.stop()
-        deadline = time.monotonic() + timeout
-        if self._thread is not None:
-            self._thread.join(max(0.0, deadline - time.monotonic()))
-            if self._thread.is_alive():
-                log.warning("the provisioner's worker did not stop within %.0fs", timeout)
-            self._thread = None
-        for reflector in self._reflectors:
-            if not reflector.join(max(0.0, deadline - time.monotonic())):
-                log.warning("reflector %s did not stop within %.0fs", reflector.name, timeout)
+        stop_and_join(self._reflectors, self._thread, "the provisioner's worker", timeout)
+        self._thread = None
 
     def _volumes_on_disk(self) -> LocalVolumes:
         if self._local is None:

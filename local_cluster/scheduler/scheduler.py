@@ -25,7 +25,7 @@ from local_cluster.scheduler.labels import labels_of
 from local_cluster.scheduler.pending import PendingPods
 from kube_client.rawapi import STRATEGIC_PATCH, call, object_key, status_code
 from kube_client.recorder import NORMAL, WARNING, EventRecorder, timestamp
-from kube_client.reflector import DELETED, Change, Reflector
+from kube_client.reflector import DELETED, Change, Reflector, stop_and_join
 from local_cluster.scheduler.resources import is_terminated
 from local_cluster.scheduler.scoring import choose_node
 from local_cluster.scheduler.snapshot import Snapshot, build_snapshot
@@ -81,17 +81,8 @@ class Scheduler:
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
         self._pending.close()
-        for reflector in self._reflectors:
-            reflector.stop()
-        deadline = time.monotonic() + timeout
-        if self._thread is not None:
-            self._thread.join(max(0.0, deadline - time.monotonic()))
-            if self._thread.is_alive():
-                log.warning("the scheduling loop did not stop within %.0fs", timeout)
-            self._thread = None
-        for reflector in self._reflectors:
-            if not reflector.join(max(0.0, deadline - time.monotonic())):
-                log.warning("reflector %s did not stop within %.0fs", reflector.name, timeout)
+        stop_and_join(self._reflectors, self._thread, "the scheduling loop", timeout)
+        self._thread = None
 
     # --- what the watches report ------------------------------------------------------
 
