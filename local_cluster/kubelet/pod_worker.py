@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 import shutil
 import sys
 import threading
@@ -483,6 +484,7 @@ class PodWorker:
             working_dir=container.get("workingDir") or image.working_dir,
             rootfs=str(image.rootfs) if image.rootfs else None,
             hostname=None if spec.get("hostNetwork") else hostname,
+            kept_host_paths=[] if image.rootfs else _host_paths_to_keep(settings.python),
         )
         # Recorded before the launch: a kubelet dying in between finds the run and
         # the trampoline's own announcement instead of starting a second copy.
@@ -621,6 +623,13 @@ class PodWorker:
                 self._on_status(self.uid, copy.deepcopy(status))
             except Exception:  # noqa: BLE001 - the agent's problem, not the pod's
                 log.exception("pod %s: status callback failed", self.uid)
+
+
+def _host_paths_to_keep(python: str) -> list[str]:
+    """What a host-root container needs from the host: this checkout and its Python."""
+    checkout = Path(__file__).resolve().parents[2]
+    interpreter = Path(os.path.realpath(python)).parent.parent
+    return [str(checkout), sys.prefix, sys.base_prefix, str(interpreter)]
 
 
 def _write_pod(pod_dir: PodDir, pod: dict[str, Any]) -> None:

@@ -114,10 +114,15 @@ def prepare_filesystem(spec: SandboxSpec) -> Path:
     # Opened in the new namespace (a bind source must belong to it), before any mount.
     sources = [(m, os.open(m.source, os.O_PATH)) for m in spec.mounts]
     tmp_fd = os.open(spec.pod_tmp, os.O_PATH | os.O_DIRECTORY)
+    kept = [] if spec.rootfs else [(path, os.open(path, os.O_PATH | os.O_DIRECTORY))
+                                   for path in _under_tmp(spec.kept_host_paths)]
     if spec.hostname:
         linux.sethostname(spec.hostname)
     root = _overlay_root(spec) if spec.rootfs else Path("/")
     _bind(tmp_fd, _mount_point(root, "/tmp", True), False)
+    for path, fd in kept:
+        _bind(fd, _mount_point(root, path, True), False)
+        os.close(fd)
     # Parents before children, so /a/b is not hidden by a later mount at /a.
     for mount, fd in sorted(sources, key=lambda item: len(absolute_parts(item[0].target, "mount path"))):
         _mount_one(root, mount, fd)
@@ -125,6 +130,16 @@ def prepare_filesystem(spec: SandboxSpec) -> Path:
         os.close(fd)
     os.close(tmp_fd)
     return root
+
+
+def _under_tmp(paths: list[str]) -> list[str]:
+    """The existing paths below /tmp, outermost first and without ones nested in another."""
+    found: list[str] = []
+    for path in sorted({os.path.realpath(p) for p in paths}, key=len):
+        if path.startswith("/tmp/") and os.path.isdir(path) and not any(
+                path == k or path.startswith(k + "/") for k in found):
+            found.append(path)
+    return found
 
 
 def _mount_one(root: Path, mount: MountSpec, fd: int) -> None:

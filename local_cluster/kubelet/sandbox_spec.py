@@ -48,6 +48,9 @@ class SandboxSpec:
     rootfs: str | None = None
     # Set for pods with their own network identity; None keeps the node's UTS namespace.
     hostname: str | None = None
+    # Host-root containers only: host paths under /tmp that must stay visible through the
+    # pod's private /tmp (this checkout and its Python, when they live there).
+    kept_host_paths: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
