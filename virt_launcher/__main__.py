@@ -1,0 +1,60 @@
+"""virt-launcher: run one VMI's guest.
+
+    python -m virt_launcher --namespace NS --name NAME --uid UID --work-dir DIR
+        --cmd-socket PATH [--notify-socket PATH] [--image-store DIR] [--context FILE]
+
+The handler then drives it through Cmd (SyncVirtualMachine starts the guest).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from virt_launcher.emulation import domain_type
+from virt_launcher.launcher import Launcher, LauncherConfig
+from virt_launcher.storage_context import disk_preparer, load_context
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="virt-launcher", description="Run one VMI's guest through libvirt.")
+    parser.add_argument("--namespace", required=True)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--uid", required=True)
+    parser.add_argument("--work-dir", type=Path, required=True)
+    parser.add_argument("--cmd-socket", type=Path, required=True)
+    parser.add_argument("--notify-socket", type=Path, default=None)
+    parser.add_argument("--image-store", type=Path, default=None, help="OCI image layout of containerDisks")
+    parser.add_argument("--context", type=Path, default=None,
+                        help="JSON: claims, configMaps, secrets and hostDisk bases of this VMI's pod")
+    parser.add_argument("--emulation", choices=("auto", "kvm", "tcg"), default="auto")
+    return parser.parse_args(argv)
+
+
+async def _run(args: argparse.Namespace) -> int:
+    emulation = {"kvm": "kvm", "tcg": "qemu"}.get(args.emulation) or domain_type()
+    context = load_context(args.context, args.image_store, args.work_dir)
+    launcher = Launcher(LauncherConfig(namespace=args.namespace, name=args.name, uid=args.uid,
+                                       work_dir=args.work_dir, cmd_socket=args.cmd_socket,
+                                       notify_socket=args.notify_socket, domain_type=emulation,
+                                       image_store=args.image_store),
+                        disk_preparer(args.work_dir, context))
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, launcher.terminate)
+    return await launcher.run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s launcher {args.namespace}/{args.name} "
+                                                   f"%(levelname)s %(message)s")
+    return asyncio.run(_run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

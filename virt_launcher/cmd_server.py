@@ -1,0 +1,106 @@
+"""The launcher's side of Cmd: each call runs against the DomainManager in a worker thread."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+import libvirt
+
+from kubevirt_grpc.cmd.v1 import cmd_pb2, cmd_pb2_grpc
+from virt_launcher.domain.errors import UnsupportedSpec
+from virt_launcher.domain_manager import DomainManager, DomainNotFound
+from virt_launcher.storage import StorageError
+
+log = logging.getLogger(__name__)
+SUPPORTED_CMD_VERSIONS = (1,)
+_NOT_YET = "live migration is not implemented in this launcher yet"
+
+
+def _vmi(request: Any) -> dict[str, Any]:
+    try:
+        vmi = json.loads(request.vmi.vmi_json)
+    except ValueError as error:
+        raise ValueError(f"vmi: the VMI is not valid JSON: {error}") from None
+    if not isinstance(vmi, dict) or not isinstance(vmi.get("spec"), dict):
+        raise ValueError("vmi: expected a VirtualMachineInstance with a spec")
+    return vmi
+
+
+class CmdServicer(cmd_pb2_grpc.CmdServicer):
+    def __init__(self, manager: DomainManager, on_sync: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self._manager = manager
+        self._on_sync = on_sync
+
+    async def _run(self, call: Callable[[], Any]) -> cmd_pb2.Response:
+        try:
+            await asyncio.to_thread(call)
+        except (UnsupportedSpec, StorageError, ValueError, DomainNotFound, libvirt.libvirtError, OSError) as error:
+            return cmd_pb2.Response(success=False, message=str(error))
+        return cmd_pb2.Response(success=True)
+
+    async def SyncVirtualMachine(self, request, context):
+        try:
+            vmi = _vmi(request)
+        except ValueError as error:
+            return cmd_pb2.Response(success=False, message=str(error))
+        if self._on_sync is not None:
+            self._on_sync(vmi)
+        return await self._run(lambda: self._manager.sync(vmi))
+
+    async def ShutdownVirtualMachine(self, request, context):
+        return await self._run(lambda: self._manager.shutdown(int(request.grace_period_seconds)))
+
+    async def KillVirtualMachine(self, request, context):
+        return await self._run(self._manager.kill)
+
+    async def DeleteVirtualMachine(self, request, context):
+        return await self._run(self._manager.delete)
+
+    async def PauseVirtualMachine(self, request, context):
+        return await self._run(self._manager.pause)
+
+    async def UnpauseVirtualMachine(self, request, context):
+        return await self._run(self._manager.unpause)
+
+    async def ResetVirtualMachine(self, request, context):
+        return await self._run(self._manager.reset)
+
+    async def SoftRebootVirtualMachine(self, request, context):
+        return await self._run(self._manager.soft_reboot)
+
+    async def MigrateVirtualMachine(self, request, context):
+        return cmd_pb2.Response(success=False, message=_NOT_YET)
+
+    async def CancelVirtualMachineMigration(self, request, context):
+        return cmd_pb2.Response(success=False, message=_NOT_YET)
+
+    async def SyncMigrationTarget(self, request, context):
+        return cmd_pb2.Response(success=False, message=_NOT_YET)
+
+    async def FinalizeVirtualMachineMigration(self, request, context):
+        return cmd_pb2.Response(success=False, message=_NOT_YET)
+
+    async def GetDomain(self, request, context):
+        info = await asyncio.to_thread(self._manager.info)
+        return cmd_pb2.DomainResponse(response=cmd_pb2.Response(success=True),
+                                      domain_json=json.dumps(info).encode() if info else b"")
+
+    async def GetDomainStats(self, request, context):
+        try:
+            stats = await asyncio.to_thread(self._manager.stats)
+        except (DomainNotFound, libvirt.libvirtError) as error:
+            return cmd_pb2.DomainStatsResponse(response=cmd_pb2.Response(success=False, message=str(error)))
+        return cmd_pb2.DomainStatsResponse(response=cmd_pb2.Response(success=True),
+                                           domain_stats_json=json.dumps(stats).encode())
+
+    async def GetGuestInfo(self, request, context):
+        # No guest agent channel yet: report what is known, which is nothing about the guest OS.
+        return cmd_pb2.GuestInfoResponse(response=cmd_pb2.Response(success=True), guest_info_json=b"{}")
+
+    async def Ping(self, request, context):
+        return cmd_pb2.Response(success=True)

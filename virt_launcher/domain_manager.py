@@ -1,0 +1,165 @@
+"""One VMI's domain in the launcher's libvirt: start, pause, stop, report.
+
+Every method is blocking (libvirt's Python binding is), so the Cmd server calls
+them from a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import libvirt
+
+from virt_launcher.domain.converter import domain_name, domain_xml
+from virt_launcher.domain.options import AttachableDisk, DomainOptions
+from virt_launcher.domain_state import describe
+from virt_launcher.kernel_boot import kernel_and_initrd
+
+Obj = dict[str, Any]
+log = logging.getLogger(__name__)
+
+# Prepares every volume of a VMI in the working directory; raises with the field named.
+PrepareDisks = Callable[[Obj], Mapping[str, AttachableDisk]]
+
+
+class DomainNotFound(LookupError):
+    pass
+
+
+class DomainManager:
+    def __init__(self, connection: libvirt.virConnect, work_dir: Path, prepare_disks: PrepareDisks,
+                 domain_type: str, image_store: Path | None = None) -> None:
+        self._conn = connection
+        self.work_dir = Path(work_dir)
+        self._prepare_disks = prepare_disks
+        self._domain_type = domain_type
+        self._image_store = image_store
+        self._name: str | None = None
+        self._vmi: Obj | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def serial_socket(self) -> Path:
+        return self.work_dir / "serial0"
+
+    @property
+    def serial_log(self) -> Path:
+        return self.work_dir / "serial0.log"
+
+    @property
+    def vmi(self) -> Obj | None:
+        return self._vmi
+
+    def _domain(self) -> libvirt.virDomain:
+        if self._name is None:
+            raise DomainNotFound("no domain has been synced yet")
+        try:
+            return self._conn.lookupByName(self._name)
+        except libvirt.libvirtError:
+            raise DomainNotFound(f"domain {self._name} does not exist") from None
+
+    def sync(self, vmi: Obj) -> None:
+        """Define and start the domain, unless it already runs."""
+        with self._lock:
+            self._name = domain_name(vmi)
+            self._vmi = vmi
+            try:
+                if self._domain().isActive():
+                    return
+            except DomainNotFound:
+                pass
+            disks = self._prepare_disks(vmi)
+            kernel, initrd = kernel_and_initrd(vmi, self._image_store, self.work_dir / "kernel-images")
+            options = DomainOptions(domain_type=self._domain_type, serial_socket=self.serial_socket,
+                                    serial_log=self.serial_log, kernel=kernel, initrd=initrd)
+            xml = domain_xml(vmi, disks, options)
+            (self.work_dir / "domain.xml").write_text(xml)
+            domain = self._conn.defineXML(xml)
+            paused = (vmi.get("spec") or {}).get("startStrategy") == "Paused"
+            domain.createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED if paused else 0)
+
+    def pause(self) -> None:
+        domain = self._domain()
+        if domain.state()[0] != libvirt.VIR_DOMAIN_PAUSED:
+            domain.suspend()
+
+    def unpause(self) -> None:
+        domain = self._domain()
+        if domain.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
+            domain.resume()
+
+    def shutdown(self, grace_seconds: int) -> None:
+        """ACPI power button now; destroy if the guest is still up after the grace period."""
+        domain = self._domain()
+        if not domain.isActive():
+            return
+        if grace_seconds <= 0:
+            domain.destroy()
+            return
+        domain.shutdownFlags(libvirt.VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN)
+        threading.Thread(target=self._destroy_after, args=(grace_seconds,), name="grace-period",
+                         daemon=True).start()
+
+    def _destroy_after(self, grace_seconds: int) -> None:
+        deadline = time.monotonic() + grace_seconds
+        while time.monotonic() < deadline:
+            try:
+                if not self._domain().isActive():
+                    return
+            except DomainNotFound:
+                return
+            time.sleep(0.2)
+        try:
+            log.info("grace period of %ss is over: destroying the domain", grace_seconds)
+            self._domain().destroy()
+        except (DomainNotFound, libvirt.libvirtError):
+            pass
+
+    def kill(self) -> None:
+        domain = self._domain()
+        if domain.isActive():
+            domain.destroy()
+
+    def delete(self) -> None:
+        try:
+            domain = self._domain()
+        except DomainNotFound:
+            return
+        if domain.isActive():
+            domain.destroy()
+        domain.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
+
+    def reset(self) -> None:
+        self._domain().reset(0)
+
+    def soft_reboot(self) -> None:
+        self._domain().reboot(libvirt.VIR_DOMAIN_REBOOT_ACPI_POWER_BTN)
+
+    def info(self) -> Obj | None:
+        """The domain as the handler sees it: identity plus upstream state and reason."""
+        try:
+            domain = self._domain()
+        except DomainNotFound:
+            return None
+        state, reason = describe(*domain.state())
+        meta = (self._vmi or {}).get("metadata") or {}
+        return {"metadata": {"name": meta.get("name"), "namespace": meta.get("namespace"), "uid": meta.get("uid")},
+                "status": {"status": state, "reason": reason}}
+
+    def stats(self) -> Obj:
+        domain = self._domain()
+        state, max_memory_kib, memory_kib, vcpus, cpu_time_ns = domain.info()
+        stats: Obj = {"cpu": {"time_ns": cpu_time_ns, "vcpus": vcpus},
+                      "memory": {"max_kib": max_memory_kib, "current_kib": memory_kib}}
+        if domain.isActive():
+            try:
+                stats["memory"].update(domain.memoryStats())
+            except libvirt.libvirtError:
+                pass
+            stats["vcpu"] = [{"id": i, "time_ns": v[2]} for i, v in enumerate(domain.vcpus()[0])]
+        return stats

@@ -1,0 +1,189 @@
+"""One virt-launcher: its libvirtd, its domain, the Cmd socket and the Notify stream.
+
+The launcher lives as long as its guest: it exits once the domain has stopped
+after running (or was deleted), or when libvirt itself dies, which it reports as a
+failure so the VMI is never silently lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import libvirt
+
+from grpc_support.server import service, start_server
+from grpc_support.versions import info_service
+from kubevirt_grpc.cmd.v1 import cmd_pb2, cmd_pb2_grpc
+from kubevirt_grpc.notify.v1 import notify_pb2
+from virt_launcher import events
+from virt_launcher.cmd_server import SUPPORTED_CMD_VERSIONS, CmdServicer
+from virt_launcher.domain_manager import DomainManager, PrepareDisks
+from virt_launcher.libvirtd import Libvirtd
+from virt_launcher.notify_client import DomainNotifier
+
+log = logging.getLogger(__name__)
+SUPERVISE_SECONDS = 0.5
+LAUNCHER_VERSION = "kubevirt-py-launcher/0.1.0"
+
+
+@dataclass(frozen=True)
+class LauncherConfig:
+    namespace: str
+    name: str
+    uid: str
+    work_dir: Path
+    cmd_socket: Path
+    notify_socket: Path | None
+    domain_type: str
+    image_store: Path | None = None
+
+
+class Launcher:
+    def __init__(self, config: LauncherConfig, prepare_disks: PrepareDisks) -> None:
+        self.config = config
+        self._prepare_disks = prepare_disks
+        self.libvirtd = Libvirtd(config.work_dir)
+        self._events: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self._stopped = asyncio.Event()
+        self._exit_code = 0
+        self._started = False
+        self.manager: DomainManager | None = None
+
+    async def run(self) -> int:
+        config = self.config
+        config.work_dir.mkdir(parents=True, exist_ok=True)
+        loop = asyncio.get_running_loop()
+        events.start_event_loop()
+        await asyncio.to_thread(self.libvirtd.start)
+        connection = await asyncio.to_thread(libvirt.open, self.libvirtd.uri)
+        events.watch_lifecycle(
+            connection,
+            lambda _name, state, reason: loop.call_soon_threadsafe(self._events.put_nowait, (state, reason)),
+            lambda reason: loop.call_soon_threadsafe(self._libvirt_lost, f"connection closed (reason {reason})"))
+        self.manager = DomainManager(connection, config.work_dir, self._prepare_disks, config.domain_type,
+                                     config.image_store)
+        notifier = self._notifier()
+        server, _ = await start_server([
+            service(cmd_pb2, "Cmd", cmd_pb2_grpc.add_CmdServicer_to_server, CmdServicer(self.manager)),
+            info_service("CmdInfo", SUPPORTED_CMD_VERSIONS, LAUNCHER_VERSION),
+        ], unix_socket=config.cmd_socket)
+        tasks = [asyncio.create_task(self._forward_events(notifier)), asyncio.create_task(self._supervise())]
+        try:
+            await self._stopped.wait()
+            await asyncio.sleep(0.2)  # let the last events reach the stream
+            if notifier is not None:
+                try:
+                    await notifier.flush(timeout=5)
+                except TimeoutError:
+                    log.warning("the handler did not acknowledge the last events")
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await server.stop(1)
+            if notifier is not None:
+                await notifier.close()
+            if self.manager is not None:
+                # Never leave a guest behind that nothing manages any more.
+                await asyncio.to_thread(_quietly, self.manager.kill)
+            try:
+                connection.close()
+            except libvirt.libvirtError:
+                pass
+            await asyncio.to_thread(self.libvirtd.stop)
+        return self._exit_code
+
+    def stop(self, exit_code: int = 0) -> None:
+        self._exit_code = exit_code
+        self._stopped.set()
+
+    def terminate(self) -> None:
+        """SIGTERM (the pod is being deleted): power the guest off within its grace period,
+        then exit once the domain is off."""
+        manager = self.manager
+        vmi = manager.vmi if manager is not None else None
+        if manager is None or vmi is None or (manager.info() or {}).get("status", {}).get("status") in (
+                None, "Shutoff"):
+            self.stop(0)
+            return
+        grace = int((vmi.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+        asyncio.get_running_loop().run_in_executor(None, manager.shutdown, grace)
+
+    def _notifier(self) -> DomainNotifier | None:
+        if self.config.notify_socket is None:
+            return None
+        hello = notify_pb2.Hello(launcher_uid=str(uuid.uuid4()), vmi_namespace=self.config.namespace,
+                                 vmi_name=self.config.name, vmi_uid=self.config.uid)
+        notifier = DomainNotifier(self.config.notify_socket, hello)
+        notifier.start()
+        return notifier
+
+    async def _forward_events(self, notifier: DomainNotifier | None) -> None:
+        while True:
+            state, reason = await self._events.get()
+            log.info("domain is %s (%s)", state, reason)
+            if state in ("Running", "Paused"):
+                self._started = True
+            if notifier is not None:
+                domain = {"metadata": {"name": self.config.name, "namespace": self.config.namespace,
+                                       "uid": self.config.uid}, "status": {"status": state, "reason": reason}}
+                await notifier.send(notify_pb2.DomainEvent(
+                    type=notify_pb2.DOMAIN_LIFECYCLE, domain_json=json.dumps(domain).encode(),
+                    timestamp_unix_nano=time.time_ns()))
+            if state == "Shutoff" and self._started:
+                self.stop(0 if reason in ("Shutdown", "Destroyed") else 1)
+
+    async def _supervise(self) -> None:
+        while True:
+            await asyncio.sleep(SUPERVISE_SECONDS)
+            if not self.libvirtd.alive():
+                self._libvirt_lost("libvirtd exited")
+                return
+
+    def _libvirt_lost(self, why: str) -> None:
+        if self._stopped.is_set():
+            return
+        log.error("libvirt is gone (%s): the guest cannot be managed any more", why)
+        # An unmanaged guest must not outlive its launcher (its pod would be gone).
+        kill_qemu_of(self.config.work_dir)
+        # Reported as a crash: the handler marks the VMI Failed instead of losing it.
+        self._events.put_nowait(("Crashed", "Unknown"))
+        asyncio.get_running_loop().call_later(1.0, self.stop, 1)
+
+
+def _quietly(call: Any) -> None:
+    try:
+        call()
+    except Exception as error:  # the domain may be gone already; that is the goal
+        log.info("cleanup: %s", error)
+
+
+def kill_qemu_of(work_dir: Path) -> None:
+    """SIGKILL the QEMU processes whose command line names this launcher's directory."""
+    marker = str(work_dir).encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"qemu-system-x86_64") and any(marker in arg for arg in argv):
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def vmi_identity(vmi: dict[str, Any]) -> tuple[str, str, str]:
+    meta = vmi.get("metadata") or {}
+    return meta.get("namespace", "default"), meta.get("name", ""), meta.get("uid", "")

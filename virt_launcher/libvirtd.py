@@ -1,0 +1,129 @@
+"""The launcher's own libvirtd, in its own mount namespace, as upstream runs one per pod.
+
+libvirt's state directories (/run/libvirt, /var/lib/libvirt, /var/log/libvirt) are
+private tmpfs mounts in that namespace, and /etc/libvirt is our generated
+configuration, so launchers on one machine never see each other's domains. The
+control socket lives in the launcher's working directory, reachable from outside
+the namespace. The QEMU capabilities cache is shared per node: probing QEMU costs
+seconds, and every launcher would otherwise pay it again.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import libvirt
+
+LIBVIRTD = shutil.which("libvirtd") or "/usr/sbin/libvirtd"
+DEFAULT_CAPS_CACHE = Path("/var/cache/kubevirt-py/libvirt")
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+_LIBVIRTD_CONF = """\
+unix_sock_dir = "{sock_dir}"
+unix_sock_ro_perms = "0600"
+unix_sock_rw_perms = "0600"
+auth_unix_rw = "none"
+auth_unix_ro = "none"
+log_outputs = "3:file:{log}"
+"""
+# QEMU runs as root without a security driver: the pod is the isolation boundary.
+# stdio_handler=file keeps virtlogd (a second daemon) out of the picture.
+_QEMU_CONF = """\
+user = "root"
+group = "root"
+security_driver = "none"
+stdio_handler = "file"
+"""
+_MOUNT_SCRIPT = """\
+set -e
+for dir in /run/libvirt /var/lib/libvirt /var/log/libvirt; do
+    mkdir -p "$dir"
+    mount -t tmpfs -o mode=0700 tmpfs "$dir"
+done
+mkdir -p /var/cache/libvirt "$CAPS_CACHE"
+mount --bind "$CAPS_CACHE" /var/cache/libvirt
+mount --bind "$CONF_DIR" /etc/libvirt
+exec "$LIBVIRTD" --config "$CONF_DIR/libvirtd.conf" --pid-file "$SOCK_DIR/libvirtd.pid"
+"""
+
+
+class LibvirtdError(RuntimeError):
+    pass
+
+
+class Libvirtd:
+    def __init__(self, work_dir: Path, caps_cache: Path = DEFAULT_CAPS_CACHE) -> None:
+        self.work_dir = Path(work_dir)
+        self.conf_dir = self.work_dir / "libvirt-conf"
+        self.sock_dir = self.work_dir / "libvirt"
+        self.log_path = self.work_dir / "libvirtd.log"
+        self.caps_cache = Path(caps_cache)
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"qemu:///system?socket={self.sock_dir}/libvirt-sock"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> None:
+        self.conf_dir.mkdir(parents=True, exist_ok=True)
+        self.sock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (self.conf_dir / "libvirtd.conf").write_text(_LIBVIRTD_CONF.format(sock_dir=self.sock_dir,
+                                                                            log=self.log_path))
+        (self.conf_dir / "qemu.conf").write_text(_QEMU_CONF)
+        self.caps_cache.mkdir(parents=True, exist_ok=True)
+        socket = self.sock_dir / "libvirt-sock"
+        socket.unlink(missing_ok=True)
+        environment = {**os.environ, "CONF_DIR": str(self.conf_dir), "SOCK_DIR": str(self.sock_dir),
+                       "CAPS_CACHE": str(self.caps_cache), "LIBVIRTD": LIBVIRTD}
+        with open(self.work_dir / "libvirtd.stdout", "ab") as output:
+            self._process = subprocess.Popen(
+                ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", _MOUNT_SCRIPT],
+                env=environment, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+        self._wait_ready(socket)
+
+    def _wait_ready(self, socket: Path) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                raise LibvirtdError(f"libvirtd exited with {self._process.returncode} while starting: "
+                                    f"{self._tail()}")
+            if socket.exists():
+                try:
+                    libvirt.open(self.uri).close()
+                    return
+                except libvirt.libvirtError:
+                    pass
+            time.sleep(0.05)
+        self.stop()
+        raise LibvirtdError(f"libvirtd did not answer within {START_TIMEOUT:.0f}s: {self._tail()}")
+
+    def _tail(self) -> str:
+        text = ""
+        for path in (self.work_dir / "libvirtd.stdout", self.log_path):
+            if path.exists():
+                text += path.read_text(errors="replace")[-1500:]
+        return text.strip() or "(no output)"
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
