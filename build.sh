@@ -12,13 +12,15 @@ VENV="$ROOT/.venv"
 
 # What the product and its tests run: libvirt and QEMU for guests, etcd for the
 # local control plane, compilers and headers for libvirt-python, busybox for the
-# tiny test guest.
+# tiny test guest and the tools that make its boot disk (syslinux, mtools,
+# dosfstools; e2fsprogs and cpio for its tests).
 APT_PACKAGES=(
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
     qemu-system-x86 qemu-utils
     libvirt-dev pkg-config gcc python3-dev python3-venv
     etcd-server etcd-client
     busybox-static iproute2 util-linux procps ca-certificates
+    syslinux syslinux-common mtools dosfstools e2fsprogs cpio
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -51,6 +53,15 @@ ensure_apt_packages() {
     # A fresh machine has no package lists yet; update before the first install.
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+ensure_libvirt_accounts() {
+    # libvirt resolves its compiled-in QEMU user before reading qemu.conf, so the
+    # account must exist even though our launchers run QEMU as root.
+    getent group libvirt-qemu >/dev/null || groupadd --system libvirt-qemu
+    getent group kvm >/dev/null || groupadd --system kvm
+    getent passwd libvirt-qemu >/dev/null \
+        || useradd --system -g libvirt-qemu -G kvm -d /var/lib/libvirt -M -s /usr/sbin/nologin libvirt-qemu
 }
 
 pick_python() {
@@ -101,9 +112,13 @@ ensure_venv() {
 
 setup() {
     ensure_apt_packages
+    ensure_libvirt_accounts
     ensure_venv
     # Always regenerate: cheap, and a changed proto/ never meets stale code.
     generate_grpc
+    # The tiny test guest and its OCI images (build/guest, build/oci); a no-op when
+    # they are up to date. The first run downloads the Debian kernel .deb.
+    "$VENV/bin/python" -m guest_image build
 }
 
 main() {
