@@ -110,3 +110,29 @@ def test_dying_libvirtd_is_reported_and_the_guest_does_not_linger(work: Path, bl
     finally:
         launcher.stop()
         receiver.close()
+
+
+def test_dying_qemu_is_reported_as_a_failed_domain(work: Path, blank_store: Path) -> None:
+    receiver = NotifyReceiver(work / "notify.sock")
+    vmi = _vmi("qemudies")
+    launcher = LauncherProcess(work, vmi, blank_store, work / "notify.sock")
+
+    async def start() -> None:
+        client = await launcher.client()
+        await client.sync(vmi)
+        await client.close()
+
+    try:
+        asyncio.run(start())
+        receiver.wait_for("Running")
+        marker = str(work / "vmi").encode()
+        qemu = [int(p) for p in os.listdir("/proc") if p.isdigit() and os.path.exists(f"/proc/{p}/cmdline")
+                and b"qemu-system" in (cmdline := open(f"/proc/{p}/cmdline", "rb").read()) and marker in cmdline]
+        assert len(qemu) == 1
+        os.kill(qemu[0], signal.SIGKILL)
+        receiver.wait_for("Shutoff", timeout=20)
+        assert receiver.states[-1][1] in ("Crashed", "Failed", "Unknown")
+        assert launcher.wait_exit(30) == 1
+    finally:
+        launcher.stop()
+        receiver.close()
