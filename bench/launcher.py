@@ -17,7 +17,7 @@ from pathlib import Path
 import libvirt
 
 from local_cluster.kubelet.oci_store import add_image
-from tests.virt_launcher.launcher_kit import LauncherProcess, NotifyReceiver
+from virt_launcher.standalone import LauncherProcess, NotifyReceiver
 from virt_launcher.libvirtd import Libvirtd
 
 IMAGE = "kubevirt-py/bench-disk:latest"

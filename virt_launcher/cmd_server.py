@@ -8,7 +8,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import grpc
 import libvirt
 
 from kubevirt_grpc.cmd.v1 import cmd_pb2, cmd_pb2_grpc

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.virt_launcher.launcher_kit import LauncherProcess, NotifyReceiver
+from virt_launcher.standalone import LauncherProcess, NotifyReceiver
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from local_cluster.kubelet.oci_store import add_image
-from tests.virt_launcher.launcher_kit import LauncherProcess, NotifyReceiver, eventually
+from tests.apiserver.wait import eventually
+from virt_launcher.standalone import LauncherProcess, NotifyReceiver
 from virt_handler.cmd_client import LauncherError
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,5 @@
-"""A launcher process with a Notify server in front of it, for launcher tests."""
+"""Run a launcher outside a cluster: the launcher as a subprocess and a Notify receiver in
+front of it, standing in for the handler (tests, benchmarks, debugging)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from kubevirt_grpc.notify.v1 import notify_pb2, notify_pb2_grpc
 from virt_handler.cmd_client import LauncherClient
 from virt_handler.notify_server import NotifyServicer
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 class NotifyReceiver:
@@ -117,13 +117,3 @@ class LauncherProcess:
                 self.process.kill()
                 self.process.wait(5)
         self.log.close()
-
-
-def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met")
