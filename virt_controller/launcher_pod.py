@@ -1,0 +1,133 @@
+"""The virt-launcher pod of a VMI: what the VMI controller asks Kubernetes to run.
+
+Requests carry the guest's memory plus an overhead computed from the VMI (our own
+processes: the launcher, its libvirtd and QEMU's own allocations, page tables and a
+share per vCPU), so the scheduler places guests by what they really consume.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+from kubernetes.utils import parse_quantity
+
+from kubevirt_api import labels
+from kubevirt_api.groups import API_VERSION, VIRTUAL_MACHINE_INSTANCE
+
+Obj = dict[str, Any]
+
+LAUNCHER_IMAGE = "kubevirt-py/virt-launcher:latest"
+SOCKETS_DIR = "/var/run/kubevirt/sockets"       # host dir shared with virt-handler
+PRIVATE_DIR = "/var/run/kubevirt-private"        # the launcher's own working area
+DISKS_DIR = f"{PRIVATE_DIR}/vmi-disks"           # PVCs mounted per volume, as upstream
+EXTRA_GRACE_SECONDS = 15                         # time to power off after the guest's own grace
+
+_MIB = 1024 * 1024
+_FIXED_OVERHEAD = (80 + 40 + 40) * _MIB          # launcher + libvirtd + QEMU's own memory
+_PER_VCPU = 8 * _MIB
+
+
+def vcpus(vmi: Obj) -> int:
+    cpu = (vmi["spec"]["domain"].get("cpu") or {})
+    return max(int(cpu.get("sockets") or 1) * int(cpu.get("cores") or 1) * int(cpu.get("threads") or 1), 1)
+
+
+def guest_memory_bytes(vmi: Obj) -> int:
+    domain = vmi["spec"]["domain"]
+    resources = domain.get("resources") or {}
+    for value in ((domain.get("memory") or {}).get("guest"), (resources.get("requests") or {}).get("memory"),
+                  (resources.get("limits") or {}).get("memory")):
+        if value is not None:
+            return int(parse_quantity(value))
+    return 0
+
+
+def memory_overhead_bytes(vmi: Obj) -> int:
+    page_tables = math.ceil(guest_memory_bytes(vmi) / 512)
+    return _FIXED_OVERHEAD + page_tables + _PER_VCPU * vcpus(vmi)
+
+
+def _mebibytes(amount: int) -> str:
+    return f"{math.ceil(amount / _MIB)}Mi"
+
+
+def _resources(vmi: Obj) -> Obj:
+    requested = (vmi["spec"]["domain"].get("resources") or {})
+    requests = dict(requested.get("requests") or {})
+    limits = dict(requested.get("limits") or {})
+    overhead = memory_overhead_bytes(vmi)
+    requests["memory"] = _mebibytes(guest_memory_bytes(vmi) + overhead)
+    if "memory" in limits:
+        limits["memory"] = _mebibytes(int(parse_quantity(limits["memory"])) + overhead)
+    requests.setdefault("cpu", f"{100 * vcpus(vmi)}m")
+    resources: Obj = {"requests": requests}
+    if limits:
+        resources["limits"] = limits
+    return resources
+
+
+def _volumes_and_mounts(vmi: Obj) -> tuple[list[Obj], list[Obj]]:
+    volumes: list[Obj] = [
+        {"name": "sockets", "hostPath": {"path": SOCKETS_DIR, "type": "DirectoryOrCreate"}},
+        {"name": "private", "emptyDir": {}},
+    ]
+    mounts: list[Obj] = [{"name": "sockets", "mountPath": SOCKETS_DIR},
+                         {"name": "private", "mountPath": PRIVATE_DIR}]
+    for volume in vmi["spec"].get("volumes") or []:
+        claim = (volume.get("persistentVolumeClaim")
+                 or (volume.get("ephemeral") or {}).get("persistentVolumeClaim"))
+        if claim:
+            name = f"vol-{volume['name']}"
+            volumes.append({"name": name, "persistentVolumeClaim": {"claimName": claim["claimName"],
+                                                                    "readOnly": bool(claim.get("readOnly"))}})
+            mounts.append({"name": name, "mountPath": f"{DISKS_DIR}/{volume['name']}"})
+    return volumes, mounts
+
+
+def launcher_pod(vmi: Obj, image: str = LAUNCHER_IMAGE) -> Obj:
+    meta = vmi["metadata"]
+    spec = vmi["spec"]
+    volumes, mounts = _volumes_and_mounts(vmi)
+    pod_labels = {k: v for k, v in (meta.get("labels") or {}).items()}
+    pod_labels.update({labels.APP_LABEL: labels.VIRT_LAUNCHER, labels.CREATED_BY_LABEL: meta["uid"]})
+    node_selector = dict(spec.get("nodeSelector") or {})
+    node_selector[labels.SCHEDULABLE_NODE_LABEL] = "true"
+    uid = meta["uid"]
+    container: Obj = {
+        "name": "compute",
+        "image": image,
+        "args": ["--namespace", meta["namespace"], "--name", meta["name"], "--uid", uid,
+                 "--work-dir", f"{PRIVATE_DIR}/{uid}",
+                 "--cmd-socket", f"{SOCKETS_DIR}/{uid}/launcher.sock",
+                 "--notify-socket", f"{SOCKETS_DIR}/notify.sock"],
+        "resources": _resources(vmi),
+        "volumeMounts": mounts,
+        "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+    }
+    pod: Obj = {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "generateName": f"virt-launcher-{meta['name']}-", "namespace": meta["namespace"],
+            "labels": pod_labels,
+            "annotations": {labels.DOMAIN_ANNOTATION: meta["name"]},
+            "ownerReferences": [{"apiVersion": API_VERSION, "kind": VIRTUAL_MACHINE_INSTANCE.kind,
+                                 "name": meta["name"], "uid": uid, "controller": True,
+                                 "blockOwnerDeletion": True}],
+        },
+        "spec": {
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": int(spec.get("terminationGracePeriodSeconds", 30))
+            + EXTRA_GRACE_SECONDS,
+            "nodeSelector": node_selector,
+            "containers": [container],
+            "volumes": volumes,
+            "automountServiceAccountToken": False,
+        },
+    }
+    for field in ("affinity", "tolerations", "schedulerName", "priorityClassName", "hostname", "subdomain",
+                  "topologySpreadConstraints", "dnsPolicy", "dnsConfig"):
+        if spec.get(field):
+            pod["spec"][field] = copy.deepcopy(spec[field])
+    return pod
