@@ -10,7 +10,7 @@ import secrets
 import socket
 from pathlib import Path
 
-from local_cluster import pki
+import pki
 from local_cluster.apiserver.server import APIServer
 from local_cluster.controllers.garbage_collector import GarbageCollector
 from local_cluster.controllers.namespaces import NamespaceController

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from kubernetes import client
 
-from local_cluster import pki
+import pki
 
 
 class HttpsBackend:

@@ -1,5 +1,4 @@
-"""A small certificate authority for the local control plane: the API server's serving
-certificate and the CA that kubeconfigs and in-cluster clients trust."""
+"""A certificate authority and the certificates it issues (ECDSA P-256, SHA-256)."""
 
 from __future__ import annotations
 
