@@ -5,7 +5,7 @@ from __future__ import annotations
 from kubernetes import client
 
 from tests.apiserver.conftest import raw
-from tests.apiserver.wait import eventually
+from tests.wait import eventually
 
 
 def _owned(core, namespace: str, name: str, owner) -> None:

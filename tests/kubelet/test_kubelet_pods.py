@@ -18,7 +18,9 @@ from local_cluster.kubelet.pod_sources import ClaimVolume, PodSources
 from local_cluster.kubelet.proc import ProcessIdentity
 from local_cluster.kubelet.runtime import PodRuntime
 
-from .helpers import Node, make_pod, shell, wait_for
+from tests.wait import eventually as wait_for
+
+from .helpers import Node, make_pod, shell
 
 
 def _uid(pod: dict[str, Any]) -> str:

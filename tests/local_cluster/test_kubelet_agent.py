@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from tests.apiserver.wait import eventually
+from tests.wait import eventually
 
 IMAGE = "kubevirt-py/virtctl:latest"  # our own entry points need no image store
 

@@ -13,7 +13,7 @@ import pytest
 from kubernetes import client
 
 from kube_client.config import load_api_client
-from tests.apiserver.wait import eventually
+from tests.wait import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client
-from provisioner_testkit import Claims, wait_for
+from provisioner_testkit import Claims
+
+from tests.wait import eventually as wait_for
 
 from local_cluster.provisioner import Provisioner
 from kube_client.rawapi import call

@@ -9,7 +9,9 @@ import uuid
 from pathlib import Path
 
 from kubernetes import client
-from provisioner_testkit import Claims, wait_for
+from provisioner_testkit import Claims
+
+from tests.wait import eventually as wait_for
 
 from kube_client.rawapi import call
 

@@ -7,7 +7,9 @@ import time
 from pathlib import Path
 
 from kubernetes import client
-from provisioner_testkit import Claims, wait_for
+from provisioner_testkit import Claims
+
+from tests.wait import eventually as wait_for
 
 from local_cluster.provisioner import Provisioner
 from kube_client.rawapi import call

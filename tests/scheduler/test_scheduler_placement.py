@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
-from scheduler_testkit import Cluster, wait_for
+from scheduler_testkit import Cluster
+
+from tests.wait import eventually as wait_for
 
 from kube_client.recorder import EventRecorder
 

@@ -9,12 +9,13 @@ import shutil
 import signal
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from local_cluster.kubelet.oci_store import add_image
-from tests.apiserver.wait import eventually
+from tests.wait import eventually
 from virt_launcher.standalone import LauncherProcess, NotifyReceiver
 from virt_handler.cmd_client import LauncherError
 
@@ -86,10 +87,12 @@ def test_lifecycle_through_cmd_and_notify(work: Path, blank_store: Path) -> None
         receiver.close()
 
 
-def test_dying_libvirtd_is_reported_and_the_guest_does_not_linger(work: Path, blank_store: Path) -> None:
+@contextmanager
+def running_guest(work: Path, store: Path, name: str) -> Iterator[tuple[LauncherProcess, NotifyReceiver]]:
+    """A launcher whose domain has reached Running; stopped and cleaned up afterwards."""
     receiver = NotifyReceiver(work / "notify.sock")
-    vmi = _vmi("orphan")
-    launcher = LauncherProcess(work, vmi, blank_store, work / "notify.sock")
+    vmi = _vmi(name)
+    launcher = LauncherProcess(work, vmi, store, work / "notify.sock")
 
     async def start() -> None:
         client = await launcher.client()
@@ -99,41 +102,40 @@ def test_dying_libvirtd_is_reported_and_the_guest_does_not_linger(work: Path, bl
     try:
         asyncio.run(start())
         receiver.wait_for("Running")
-        pid = int((work / "vmi" / "libvirt" / "libvirtd.pid").read_text())
-        os.kill(pid, signal.SIGKILL)
-        receiver.wait_for("Crashed", timeout=20)
-        assert launcher.wait_exit(30) == 1
-        marker = str(work / "vmi").encode()
-        eventually(lambda: not any(
-            marker in open(f"/proc/{p}/cmdline", "rb").read() for p in os.listdir("/proc")
-            if p.isdigit() and os.path.exists(f"/proc/{p}/cmdline") and b"qemu-system" in open(
-                f"/proc/{p}/cmdline", "rb").read()), timeout=10)
+        yield launcher, receiver
     finally:
         launcher.stop()
         receiver.close()
 
 
+def _qemu_pids(work: Path) -> list[int]:
+    """QEMU processes whose command line names this launcher's directory."""
+    marker = str(work / "vmi").encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            cmdline = open(f"/proc/{entry}/cmdline", "rb").read() if entry.isdigit() else b""
+        except OSError:
+            continue
+        if b"qemu-system" in cmdline and marker in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def test_dying_libvirtd_is_reported_and_the_guest_does_not_linger(work: Path, blank_store: Path) -> None:
+    with running_guest(work, blank_store, "orphan") as (launcher, receiver):
+        pid = int((work / "vmi" / "libvirt" / "libvirtd.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+        receiver.wait_for("Crashed", timeout=20)
+        assert launcher.wait_exit(30) == 1
+        eventually(lambda: not _qemu_pids(work), timeout=10)
+
+
 def test_dying_qemu_is_reported_as_a_failed_domain(work: Path, blank_store: Path) -> None:
-    receiver = NotifyReceiver(work / "notify.sock")
-    vmi = _vmi("qemudies")
-    launcher = LauncherProcess(work, vmi, blank_store, work / "notify.sock")
-
-    async def start() -> None:
-        client = await launcher.client()
-        await client.sync(vmi)
-        await client.close()
-
-    try:
-        asyncio.run(start())
-        receiver.wait_for("Running")
-        marker = str(work / "vmi").encode()
-        qemu = [int(p) for p in os.listdir("/proc") if p.isdigit() and os.path.exists(f"/proc/{p}/cmdline")
-                and b"qemu-system" in (cmdline := open(f"/proc/{p}/cmdline", "rb").read()) and marker in cmdline]
+    with running_guest(work, blank_store, "qemudies") as (launcher, receiver):
+        qemu = _qemu_pids(work)
         assert len(qemu) == 1
         os.kill(qemu[0], signal.SIGKILL)
         receiver.wait_for("Shutoff", timeout=20)
         assert receiver.states[-1] == ("Shutoff", "Failed")
         assert launcher.wait_exit(30) == 1
-    finally:
-        launcher.stop()
-        receiver.close()

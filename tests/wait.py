@@ -9,7 +9,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def eventually(check: Callable[[], T], timeout: float = 10.0, interval: float = 0.05) -> T:
+def eventually(check: Callable[[], T], timeout: float = 10.0, what: str = "condition", interval: float = 0.05) -> T:
     """Call ``check`` until it returns something truthy; AssertionError after ``timeout``."""
     deadline = time.monotonic() + timeout
     last: T | None = None
@@ -18,4 +18,4 @@ def eventually(check: Callable[[], T], timeout: float = 10.0, interval: float = 
         if last:
             return last
         time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+    raise AssertionError(f"{what} not met within {timeout}s (last: {last!r})")
