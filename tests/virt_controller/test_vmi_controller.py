@@ -1,0 +1,110 @@
+"""The VMI controller against the real API server and scheduler: one launcher pod per
+VMI, phases up to Scheduled, Failed when the pod fails, pods removed with the VMI."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client
+
+from local_cluster.scheduler import Scheduler
+from tests.wait import eventually
+from virt_controller.vmi_controller import VMIController
+
+CRDS = Path(__file__).resolve().parents[2] / "deploy" / "crds"
+
+
+@pytest.fixture(scope="module")
+def cluster(control_plane) -> Iterator[client.ApiClient]:
+    api = control_plane.api_client()
+    extensions = client.ApiextensionsV1Api(api)
+    for path in sorted(CRDS.glob("*.yaml")):
+        try:
+            extensions.create_custom_resource_definition(yaml.safe_load(path.read_text()))
+        except client.ApiException as error:
+            assert error.status == 409
+    core = client.CoreV1Api(api)
+    core.create_node({"metadata": {"name": "vmnode", "labels": {"kubevirt.io/schedulable": "true"}}})
+    core.patch_node_status("vmnode", {"status": {
+        "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"}, "capacity": {"cpu": "4", "memory": "8Gi"},
+        "conditions": [{"type": "Ready", "status": "True"}]}})
+    scheduler = Scheduler(control_plane.api_client())
+    controller = VMIController(control_plane.api_client())
+    scheduler.start()
+    controller.start()
+    yield api
+    controller.stop()
+    scheduler.stop()
+
+
+def _vmi(name: str, **spec) -> dict:
+    return {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance", "metadata": {"name": name},
+            "spec": {"domain": {"devices": {}, "resources": {"requests": {"memory": "128Mi"}}}, **spec}}
+
+
+def _get(api, name: str) -> dict:
+    return client.CustomObjectsApi(api).get_namespaced_custom_object("kubevirt.io", "v1", "default",
+                                                                   "virtualmachineinstances", name)
+
+
+def _pods(api, vmi: dict) -> list:
+    return client.CoreV1Api(api).list_namespaced_pod(
+        "default", label_selector=f"kubevirt.io/created-by={vmi['metadata']['uid']}").items
+
+
+def _create(api, body: dict) -> dict:
+    return client.CustomObjectsApi(api).create_namespaced_custom_object("kubevirt.io", "v1", "default",
+                                                                      "virtualmachineinstances", body)
+
+
+def test_vmi_gets_one_pod_and_reaches_scheduled(cluster) -> None:
+    vmi = _create(cluster, _vmi(f"a-{uuid.uuid4().hex[:6]}"))
+    pod = eventually(lambda: (lambda pods: pods[0] if len(pods) == 1 else None)(_pods(cluster, vmi)))
+    assert pod.metadata.owner_references[0].uid == vmi["metadata"]["uid"]
+    eventually(lambda: client.CoreV1Api(cluster).read_namespaced_pod(pod.metadata.name, "default").spec.node_name)
+    client.CoreV1Api(cluster).patch_namespaced_pod_status(pod.metadata.name, "default", {"status": {
+        "phase": "Running", "podIP": "127.9.0.2", "conditions": [{"type": "Ready", "status": "True"}]}})
+    scheduled = eventually(lambda: (lambda v: v if v.get("status", {}).get("phase") == "Scheduled" else None)(
+        _get(cluster, vmi["metadata"]["name"])))
+    assert scheduled["status"]["nodeName"] == "vmnode"
+    assert scheduled["metadata"]["labels"]["kubevirt.io/nodeName"] == "vmnode"
+    phases = [t["phase"] for t in scheduled["status"]["phaseTransitionTimestamps"]]
+    assert phases[0] == "Pending" and phases[-1] == "Scheduled"
+    assert len(_pods(cluster, vmi)) == 1  # expectations: never a second pod
+
+
+def test_pod_failure_fails_the_vmi(cluster) -> None:
+    vmi = _create(cluster, _vmi(f"b-{uuid.uuid4().hex[:6]}"))
+    pod = eventually(lambda: (_pods(cluster, vmi) or [None])[0])
+    client.CoreV1Api(cluster).patch_namespaced_pod_status(pod.metadata.name, "default",
+                                                          {"status": {"phase": "Failed"}})
+    failed = eventually(lambda: (lambda v: v if v.get("status", {}).get("phase") == "Failed" else None)(
+        _get(cluster, vmi["metadata"]["name"])))
+    assert failed["status"]["reason"] == "PodTerminated"
+
+
+def test_unschedulable_vmi_reports_why(cluster) -> None:
+    vmi = _create(cluster, _vmi(f"c-{uuid.uuid4().hex[:6]}", nodeSelector={"gpu": "yes"}))
+
+    def scheduling_condition() -> dict | None:
+        status = _get(cluster, vmi["metadata"]["name"]).get("status", {})
+        return next((c for c in status.get("conditions") or [] if c["type"] == "PodScheduled"), None) \
+            if status.get("phase") == "Scheduling" else None
+
+    condition = eventually(scheduling_condition)
+    assert condition["status"] == "False" and condition["reason"] == "Unschedulable"
+
+
+def test_deleting_the_vmi_removes_its_pod(cluster) -> None:
+    vmi = _create(cluster, _vmi(f"d-{uuid.uuid4().hex[:6]}"))
+    eventually(lambda: _pods(cluster, vmi))
+    client.CustomObjectsApi(cluster).delete_namespaced_custom_object("kubevirt.io", "v1", "default",
+                                                                     "virtualmachineinstances",
+                                                                     vmi["metadata"]["name"])
+    # Bound to a node without a kubelet here, the pod is deleted gracefully: it is marked
+    # for deletion and would go once its kubelet confirms.
+    eventually(lambda: all(p.metadata.deletion_timestamp for p in _pods(cluster, vmi)), timeout=20)

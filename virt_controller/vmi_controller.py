@@ -1,0 +1,171 @@
+"""The VMI controller: one launcher pod per VMI, and the VMI's phase until its handler
+takes over (Pending -> Scheduling -> Scheduled), or Failed when the pod fails.
+
+Reconcile reads the caches only; expectations guarantee that a pod created a moment
+ago but not yet seen in the cache is never created a second time.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from typing import Any
+
+from kubernetes import client
+
+from kube_client.controller import Controller, ControllerExpectations, SharedInformer
+from kube_client.controller.controller import controller_owner_keys
+from kube_client.controller.resource import PODS, Resource
+from kube_client.controller.store import controller_uid_index
+from kube_client.rawapi import MERGE_PATCH, call
+from kubevirt_api import labels
+from kubevirt_api.phases import VMIConditionType, VMIPhase
+from virt_controller.launcher_pod import LAUNCHER_IMAGE, launcher_pod
+
+Obj = dict[str, Any]
+log = logging.getLogger(__name__)
+
+VMIS = Resource("kubevirt.io", "v1", "virtualmachineinstances")
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _pod_condition(pod: Obj, kind: str) -> Obj | None:
+    return next((c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") == kind), None)
+
+
+def _pod_running(pod: Obj) -> bool:
+    ready = _pod_condition(pod, "Ready")
+    return (pod.get("status") or {}).get("phase") == "Running" and (ready is None or ready.get("status") == "True")
+
+
+class VMIController:
+    def __init__(self, api: client.ApiClient, *, launcher_image: str = LAUNCHER_IMAGE, workers: int = 2,
+                 leader: Any = None) -> None:
+        self._api = api
+        self._custom = client.CustomObjectsApi(api)
+        self._core = client.CoreV1Api(api)
+        self._image = launcher_image
+        self.expectations = ControllerExpectations()
+        self.vmis = SharedInformer(api, VMIS, name="vmis")
+        self.pods = SharedInformer(api, PODS, label_selector=f"{labels.APP_LABEL}={labels.VIRT_LAUNCHER}",
+                                   name="launcher-pods")
+        self.pods.add_indexer("owner", controller_uid_index)
+        self.controller = Controller("vmi", self.reconcile, workers=workers, informers=[self.vmis, self.pods],
+                                     leader=leader)
+        self.controller.watch(self.vmis)
+        owner_of = controller_owner_keys("VirtualMachineInstance")
+
+        def pod_added(pod: Obj) -> None:
+            for key in owner_of(pod):
+                self.expectations.creation_observed(key)  # before the enqueue: see the framework's docs
+                self.controller.enqueue(key)
+
+        def pod_changed(pod: Obj) -> None:
+            for key in owner_of(pod):
+                self.controller.enqueue(key)
+
+        self.pods.add_event_handler(on_add=pod_added, on_update=lambda old, new: pod_changed(new),
+                                    on_delete=pod_changed)
+
+    def start(self) -> None:
+        self.controller.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.controller.stop(timeout)
+
+    # --- reconcile ------------------------------------------------------------------------
+
+    def reconcile(self, key: str) -> None:
+        vmi = self.vmis.get(key)
+        if vmi is None:
+            self.expectations.delete_expectations(key)
+            return  # its pod goes with it (owner reference)
+        meta = vmi["metadata"]
+        pods = [p for p in self.pods.by_index("owner", meta["uid"])]
+        phase = VMIPhase((vmi.get("status") or {}).get("phase", ""))
+        if meta.get("deletionTimestamp"):
+            self._delete_pods(pods)
+            return
+        if phase.is_final:
+            return
+        if not pods:
+            self._without_pod(key, vmi, phase)
+            return
+        self._with_pod(vmi, phase, pods[0])
+
+    def _without_pod(self, key: str, vmi: Obj, phase: VMIPhase) -> None:
+        if phase in (VMIPhase.UNSET, VMIPhase.PENDING):
+            if not self.expectations.satisfied(key):
+                return  # the pod we created is on its way into the cache
+            self._create_pod(key, vmi)
+            if phase == VMIPhase.UNSET:
+                self._set_status(vmi, {"phase": VMIPhase.PENDING.value}, VMIPhase.PENDING)
+            return
+        # The pod went away under a scheduled or running VMI: the guest is gone.
+        self._set_status(vmi, {"phase": VMIPhase.FAILED.value, "reason": "PodNotExists"}, VMIPhase.FAILED)
+
+    def _create_pod(self, key: str, vmi: Obj) -> None:
+        self.expectations.expect_creations(key, 1)
+        try:
+            call(self._core.create_namespaced_pod, vmi["metadata"]["namespace"], launcher_pod(vmi, self._image))
+        except Exception:
+            self.expectations.creation_observed(key)  # never to be seen: do not wait for it
+            raise
+
+    def _with_pod(self, vmi: Obj, phase: VMIPhase, pod: Obj) -> None:
+        pod_phase = (pod.get("status") or {}).get("phase")
+        if pod_phase in ("Failed", "Succeeded") and phase != VMIPhase.SUCCEEDED:
+            self._set_status(vmi, {"phase": VMIPhase.FAILED.value, "reason": "PodTerminated"}, VMIPhase.FAILED)
+            return
+        if phase not in (VMIPhase.UNSET, VMIPhase.PENDING, VMIPhase.SCHEDULING):
+            return  # Scheduled and later belong to the node's handler
+        scheduled = _pod_condition(pod, "PodScheduled")
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node and _pod_running(pod):
+            self._label_node(vmi, node)
+            self._set_status(vmi, {"phase": VMIPhase.SCHEDULED.value, "nodeName": node,
+                                   "activePods": {pod["metadata"]["uid"]: node}}, VMIPhase.SCHEDULED)
+            return
+        condition = None
+        if scheduled is not None and scheduled.get("status") == "False":
+            condition = {"type": VMIConditionType.POD_SCHEDULED.value, "status": "False",
+                         "reason": scheduled.get("reason", ""), "message": scheduled.get("message", ""),
+                         "lastProbeTime": None, "lastTransitionTime": _now()}
+        status: Obj = {"phase": VMIPhase.SCHEDULING.value}
+        if condition is not None:
+            status["conditions"] = [condition]
+        self._set_status(vmi, status, VMIPhase.SCHEDULING)
+
+    def _delete_pods(self, pods: list[Obj]) -> None:
+        for pod in pods:
+            if not pod["metadata"].get("deletionTimestamp"):
+                try:
+                    call(self._core.delete_namespaced_pod, pod["metadata"]["name"], pod["metadata"]["namespace"])
+                except client.ApiException as error:
+                    if error.status != 404:
+                        raise
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def _label_node(self, vmi: Obj, node: str) -> None:
+        if ((vmi["metadata"].get("labels") or {}).get(labels.NODE_NAME_LABEL)) == node:
+            return
+        meta = vmi["metadata"]
+        call(self._custom.patch_namespaced_custom_object, VMIS.group, VMIS.version, meta["namespace"], VMIS.plural,
+             meta["name"], {"metadata": {"labels": {labels.NODE_NAME_LABEL: node}}}, _content_type=MERGE_PATCH)
+
+    def _set_status(self, vmi: Obj, changes: Obj, phase: VMIPhase) -> None:
+        current = vmi.get("status") or {}
+        if all(current.get(k) == v for k, v in changes.items() if k != "conditions") and "conditions" not in changes:
+            return
+        status = {**current, **changes}
+        if current.get("phase") != phase.value:
+            status["phaseTransitionTimestamps"] = [*(current.get("phaseTransitionTimestamps") or []),
+                                                   {"phase": phase.value, "phaseTransitionTimestamp": _now()}]
+        meta = vmi["metadata"]
+        call(self._custom.patch_namespaced_custom_object_status, VMIS.group, VMIS.version, meta["namespace"],
+             VMIS.plural, meta["name"], {"metadata": {"resourceVersion": meta["resourceVersion"]},
+                                         "status": status}, _content_type=MERGE_PATCH)
