@@ -65,9 +65,9 @@ class NotifyReceiver:
 
 class LauncherProcess:
     def __init__(self, work: Path, vmi: dict[str, Any], image_store: Path, notify_socket: Path,
-                 context: dict[str, Any] | None = None) -> None:
+                 context: dict[str, Any] | None = None, cmd_socket: Path | None = None) -> None:
         self.work = work
-        self.cmd_socket = work / "launcher.sock"
+        self.cmd_socket = cmd_socket or work / "launcher.sock"
         meta = vmi["metadata"]
         args = [sys.executable, "-m", "virt_launcher", "--namespace", meta["namespace"], "--name", meta["name"],
                 "--uid", meta["uid"], "--work-dir", str(work / "vmi"), "--cmd-socket", str(self.cmd_socket),

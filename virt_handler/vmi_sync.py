@@ -1,0 +1,149 @@
+"""The handler's VMI loop: start the guests scheduled to this node through their launchers,
+and write what the launchers' domain events say back into the VMIs' status.
+
+Level-triggered: the last domain state each launcher reported is kept per VMI, and a
+reconcile turns it into status, so a missed or repeated event changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+from grpc_support.server import service, start_server
+from grpc_support.versions import info_service
+from kube_client.controller import Controller, SharedInformer
+from kube_client.controller.resource import Resource
+from kube_client.rawapi import MERGE_PATCH, call
+from kubevirt_api import labels
+from kubevirt_api.phases import VMIConditionType, VMIPhase
+from kubevirt_grpc.notify.v1 import notify_pb2, notify_pb2_grpc
+from virt_handler.cmd_client import LauncherClient, LauncherError
+from virt_handler.notify_server import SUPPORTED_NOTIFY_VERSIONS, NotifyServicer
+from virt_handler.vmi_status import merge_conditions, status_update
+
+Obj = dict[str, Any]
+log = logging.getLogger(__name__)
+
+VMIS = Resource("kubevirt.io", "v1", "virtualmachineinstances")
+LAUNCHER_WAIT_SECONDS = 1.0
+
+
+class VMISync:
+    def __init__(self, api: client.ApiClient, node_name: str, sockets_dir: Path) -> None:
+        self._custom = client.CustomObjectsApi(api)
+        self.node_name = node_name
+        self.sockets_dir = Path(sockets_dir)
+        self._domains: dict[str, tuple[str, str]] = {}   # VMI key -> last (state, reason) reported
+        self._lock = threading.Lock()
+        self.vmis = SharedInformer(api, VMIS, label_selector=f"{labels.NODE_NAME_LABEL}={node_name}",
+                                   name=f"vmis-{node_name}")
+        self.controller = Controller("handler-vmi", self.reconcile, workers=2, informers=[self.vmis])
+        self.controller.watch(self.vmis)
+        self._loop = asyncio.new_event_loop()
+        self._loop_thread = threading.Thread(target=self._loop.run_forever, name="handler-grpc", daemon=True)
+        self._notify_server: Any = None
+
+    @property
+    def notify_socket(self) -> Path:
+        return self.sockets_dir / "notify.sock"
+
+    def start(self) -> None:
+        self._loop_thread.start()
+        self._notify_server = self._run(self._serve_notify())
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()
+        if self._notify_server is not None:
+            self._run(self._notify_server.stop(1))
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._loop_thread.join(5)
+
+    def _run(self, coroutine: Any, timeout: float = 120.0) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    async def _serve_notify(self) -> Any:
+        server, _ = await start_server([
+            service(notify_pb2, "Notify", notify_pb2_grpc.add_NotifyServicer_to_server,
+                    NotifyServicer(self._domain_event)),
+            info_service("NotifyInfo", SUPPORTED_NOTIFY_VERSIONS, "kubevirt-py-handler/0.1.0"),
+        ], unix_socket=self.notify_socket)
+        return server
+
+    def _domain_event(self, hello: notify_pb2.Hello, event: notify_pb2.DomainEvent) -> None:
+        if event.type != notify_pb2.DOMAIN_LIFECYCLE:
+            return
+        status = json.loads(event.domain_json).get("status") or {}
+        key = f"{hello.vmi_namespace}/{hello.vmi_name}"
+        with self._lock:
+            self._domains[key] = (status.get("status", "NoState"), status.get("reason", "Unknown"))
+        self.controller.enqueue(key)
+
+    # --- reconcile ------------------------------------------------------------------------
+
+    def reconcile(self, key: str) -> float | None:
+        vmi = self.vmis.get(key)
+        if vmi is None:
+            with self._lock:
+                self._domains.pop(key, None)
+            return None
+        with self._lock:
+            domain = self._domains.get(key)
+        if domain is not None:
+            self._write_status(vmi, status_update(vmi, *domain))
+            vmi = self.vmis.get(key) or vmi
+        phase = VMIPhase((vmi.get("status") or {}).get("phase", ""))
+        if vmi["metadata"].get("deletionTimestamp") and phase == VMIPhase.RUNNING:
+            return self._launcher_call(vmi, "shutdown")
+        if phase == VMIPhase.SCHEDULED and domain is None:
+            return self._launcher_call(vmi, "sync")
+        return None
+
+    def _socket(self, vmi: Obj) -> Path:
+        return self.sockets_dir / vmi["metadata"]["uid"] / "launcher.sock"
+
+    def _launcher_call(self, vmi: Obj, action: str) -> float | None:
+        socket = self._socket(vmi)
+        if not socket.exists():
+            return LAUNCHER_WAIT_SECONDS  # the launcher pod is still starting
+        grace = int((vmi.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+
+        async def call_launcher() -> None:
+            launcher = await LauncherClient.connect(socket, timeout=60)
+            try:
+                if action == "sync":
+                    await launcher.sync(vmi)
+                else:
+                    await launcher.shutdown(vmi, grace)
+            finally:
+                await launcher.close()
+
+        try:
+            self._run(call_launcher())
+        except LauncherError as error:
+            self._synchronized_false(vmi, str(error))
+        return None
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def _synchronized_false(self, vmi: Obj, message: str) -> None:
+        condition = {"type": VMIConditionType.SYNCHRONIZED.value, "status": "False", "reason": "SyncFailed",
+                     "message": message, "lastProbeTime": None, "lastTransitionTime": None}
+        status = dict(vmi.get("status") or {})
+        status["conditions"] = merge_conditions(status.get("conditions") or [], [condition])
+        self._write_status(vmi, status)
+
+    def _write_status(self, vmi: Obj, status: Obj) -> None:
+        if status == (vmi.get("status") or {}):
+            return
+        meta = vmi["metadata"]
+        call(self._custom.patch_namespaced_custom_object_status, VMIS.group, VMIS.version, meta["namespace"],
+             VMIS.plural, meta["name"], {"metadata": {"resourceVersion": meta["resourceVersion"]},
+                                         "status": status}, _content_type=MERGE_PATCH)
