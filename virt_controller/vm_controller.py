@@ -1,0 +1,202 @@
+"""The VM controller: a VMI from the VM's template when its run strategy wants one, none
+when it does not, and the VM's status (printableStatus, ready, start back-off).
+
+Run strategies, as upstream: Always (restart whatever ends), RerunOnFailure (restart
+failures, keep a clean stop), Once (run to the end once), Manual (only start/stop
+requests), Halted (never). The deprecated spec.running maps to Always / Halted.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import logging
+from typing import Any
+
+from kubernetes import client
+
+from kube_client.controller import Controller, ControllerExpectations, SharedInformer
+from kube_client.controller.controller import controller_owner_keys
+from kube_client.controller.resource import Resource
+from kube_client.rawapi import MERGE_PATCH, call
+from kubevirt_api.groups import API_VERSION, VIRTUAL_MACHINE
+from kubevirt_api.objects import SpecError, condition_true, run_strategy, vmi_phase
+from kubevirt_api.phases import RunStrategy, VMIPhase
+from virt_controller.vm_status import BACKOFF_BASE_SECONDS, backoff_seconds, in_backoff, printable_status
+
+Obj = dict[str, Any]
+log = logging.getLogger(__name__)
+
+VMS = Resource("kubevirt.io", "v1", "virtualmachines")
+VMIS = Resource("kubevirt.io", "v1", "virtualmachineinstances")
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _stamp(moment: datetime.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def wants_vmi(strategy: RunStrategy, vmi: Obj | None, requests: list[Obj]) -> bool | None:
+    """True: a VMI should run; False: none should; None: leave things as they are."""
+    actions = [r.get("action") for r in requests]
+    if actions:
+        return actions[-1] == "Start"
+    phase = vmi_phase(vmi) if vmi is not None else None
+    if strategy == RunStrategy.HALTED:
+        return False
+    if strategy == RunStrategy.ALWAYS:
+        return True
+    if strategy == RunStrategy.RERUN_ON_FAILURE:
+        # A clean stop (Succeeded) stays stopped; no VMI or a failed one means run (again).
+        return None if phase == VMIPhase.SUCCEEDED else True
+    return None  # Manual and Once: only requests (and Once's first start) start a VMI
+
+
+class VMController:
+    def __init__(self, api: client.ApiClient, *, workers: int = 2, leader: Any = None,
+                 backoff_base: float = BACKOFF_BASE_SECONDS) -> None:
+        self._custom = client.CustomObjectsApi(api)
+        self._backoff_base = backoff_base
+        self.expectations = ControllerExpectations()
+        self.vms = SharedInformer(api, VMS, name="vms")
+        self.vmis = SharedInformer(api, VMIS, name="vm-vmis")
+        self.controller = Controller("vm", self.reconcile, workers=workers, informers=[self.vms, self.vmis],
+                                     leader=leader)
+        self.controller.watch(self.vms)
+        owner_of = controller_owner_keys(VIRTUAL_MACHINE.kind)
+
+        def vmi_added(vmi: Obj) -> None:
+            for key in owner_of(vmi):
+                self.expectations.creation_observed(key)
+                self.controller.enqueue(key)
+
+        def vmi_changed(vmi: Obj) -> None:
+            for key in owner_of(vmi):
+                self.controller.enqueue(key)
+
+        self.vmis.add_event_handler(on_add=vmi_added, on_update=lambda old, new: vmi_changed(new),
+                                    on_delete=vmi_changed)
+
+    def start(self) -> None:
+        self.controller.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.controller.stop(timeout)
+
+    def reconcile(self, key: str) -> float | None:
+        vm = self.vms.get(key)
+        if vm is None:
+            self.expectations.delete_expectations(key)
+            return None
+        if not self.expectations.satisfied(key):
+            return None  # our new VMI is on its way into the cache
+        vmi = self.vmis.get(key)
+        if vmi is not None and not any(r.get("uid") == vm["metadata"]["uid"]
+                                       for r in vmi["metadata"].get("ownerReferences") or []):
+            vmi = None  # a VMI of the same name that this VM does not own
+        try:
+            strategy = run_strategy(vm)
+        except SpecError as error:
+            log.warning("VM %s: %s", key, error)
+            return None
+        requests = list((vm.get("status") or {}).get("stateChangeRequests") or [])
+        now = _now()
+        failures = self._failures(vm, vmi)
+        retry_in = self._act(key, vm, vmi, strategy, requests, now, failures)
+        self._write_status(vm, self.vmis.get(key) if vmi is not None else None, failures, now, bool(requests))
+        return retry_in
+
+    def _failures(self, vm: Obj, vmi: Obj | None) -> Obj:
+        """startFailure after looking at the current VMI: a failed run counts once."""
+        failure = dict((vm.get("status") or {}).get("startFailure") or {})
+        if vmi is not None and vmi_phase(vmi) == VMIPhase.FAILED \
+                and failure.get("lastFailedVMIUID") != vmi["metadata"]["uid"]:
+            count = int(failure.get("consecutiveFailCount", 0)) + 1
+            failure = {"consecutiveFailCount": count, "retries": int(failure.get("retries", 0)) + 1,
+                       "lastFailedVMIUID": vmi["metadata"]["uid"],
+                       "retryAfterTimestamp": _stamp(_now() + datetime.timedelta(
+                           seconds=backoff_seconds(count, self._backoff_base)))}
+        elif vmi is not None and vmi_phase(vmi) == VMIPhase.RUNNING and condition_true(vmi, "Ready"):
+            failure = {}
+        return failure
+
+    def _act(self, key: str, vm: Obj, vmi: Obj | None, strategy: RunStrategy, requests: list[Obj],
+             now: datetime.datetime, failures: Obj) -> float | None:
+        want = wants_vmi(strategy, vmi, requests)
+        if strategy == RunStrategy.ONCE and vmi is None and not (vm.get("status") or {}).get("created") \
+                and not failures:
+            want = True
+        if vm["metadata"].get("deletionTimestamp"):
+            want = False
+        if vmi is not None and (want is False or (want and vmi_phase(vmi).is_final)):
+            if not vmi["metadata"].get("deletionTimestamp"):
+                self._delete_vmi(vmi)
+            return None
+        if vmi is None and want:
+            probe = {**vm, "status": {**(vm.get("status") or {}), "startFailure": failures}}
+            if in_backoff(probe, now):
+                retry_after = datetime.datetime.strptime(failures["retryAfterTimestamp"], "%Y-%m-%dT%H:%M:%SZ")
+                return max((retry_after.replace(tzinfo=datetime.UTC) - now).total_seconds(), 1.0)
+            self._create_vmi(key, vm)
+        return None
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def _create_vmi(self, key: str, vm: Obj) -> None:
+        meta = vm["metadata"]
+        template = copy.deepcopy(vm["spec"]["template"])
+        template_meta = template.get("metadata") or {}
+        body = {"apiVersion": API_VERSION, "kind": "VirtualMachineInstance",
+                "metadata": {"name": meta["name"], "namespace": meta["namespace"],
+                             "labels": template_meta.get("labels") or {},
+                             "annotations": template_meta.get("annotations") or {},
+                             "ownerReferences": [{"apiVersion": API_VERSION, "kind": VIRTUAL_MACHINE.kind,
+                                                  "name": meta["name"], "uid": meta["uid"], "controller": True,
+                                                  "blockOwnerDeletion": True}]},
+                "spec": template["spec"]}
+        self.expectations.expect_creations(key, 1)
+        try:
+            call(self._custom.create_namespaced_custom_object, VMIS.group, VMIS.version, meta["namespace"],
+                 VMIS.plural, body)
+        except Exception:
+            self.expectations.creation_observed(key)
+            raise
+
+    def _delete_vmi(self, vmi: Obj) -> None:
+        meta = vmi["metadata"]
+        try:
+            call(self._custom.delete_namespaced_custom_object, VMIS.group, VMIS.version, meta["namespace"],
+                 VMIS.plural, meta["name"], body={"preconditions": {"uid": meta["uid"]}})
+        except client.ApiException as error:
+            if error.status not in (404, 409):
+                raise
+
+    def _write_status(self, vm: Obj, vmi: Obj | None, failures: Obj, now: datetime.datetime,
+                      clear_requests: bool) -> None:
+        current = vm.get("status") or {}
+        ready = vmi is not None and vmi_phase(vmi) == VMIPhase.RUNNING and condition_true(vmi, "Ready")
+        status = {**current, "created": vmi is not None, "ready": ready,
+                  "printableStatus": printable_status({**vm, "status": {**current, "startFailure": failures}},
+                                                      vmi, now).value,
+                  "runStrategy": run_strategy(vm).value,
+                  "conditions": [{"type": "Ready", "status": "True" if ready else "False",
+                                  "lastProbeTime": None, "lastTransitionTime": None}]}
+        if failures:
+            status["startFailure"] = failures
+        else:
+            status.pop("startFailure", None)
+        if clear_requests:
+            status.pop("stateChangeRequests", None)
+        if status == current:
+            return
+        if not failures:
+            status["startFailure"] = None  # merge patch: remove it
+        if clear_requests:
+            status["stateChangeRequests"] = None
+        meta = vm["metadata"]
+        call(self._custom.patch_namespaced_custom_object_status, VMS.group, VMS.version, meta["namespace"],
+             VMS.plural, meta["name"], {"metadata": {"resourceVersion": meta["resourceVersion"]},
+                                        "status": status}, _content_type=MERGE_PATCH)
