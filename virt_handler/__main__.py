@@ -1,0 +1,90 @@
+"""virt-handler: the node daemon.
+
+    python -m virt_handler --node-name NODE [--kubeconfig PATH] [--sockets-dir /var/run/kubevirt/sockets]
+        [--listen 127.0.0.1:8186]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import threading
+from pathlib import Path
+
+from kubernetes import client
+
+from grpc_support.server import service, start_server
+from grpc_support.versions import info_service
+from kube_client.daemon import run_until_signalled
+from kubevirt_grpc.nodeservice.v1 import nodeservice_pb2, nodeservice_pb2_grpc
+from pki.cluster_ca import ensure_ca, server_credentials
+from virt_handler.heartbeat import NodeHeartbeat
+from virt_handler.node_service import SUPPORTED_NODESERVICE_VERSIONS, NodeServiceServicer
+from virt_handler.vmi_sync import VMISync
+from virt_launcher.emulation import domain_type
+
+DEFAULT_SOCKETS = Path("/var/run/kubevirt/sockets")
+
+
+class VirtHandler:
+    def __init__(self, api: client.ApiClient, node_name: str, sockets_dir: Path, listen: str) -> None:
+        self._api = api
+        self.node_name = node_name
+        self.emulation = domain_type()
+        self.sync = VMISync(api, node_name, sockets_dir)
+        self.heartbeat = NodeHeartbeat(api, node_name, self.emulation)
+        self._listen = listen
+        self._sockets_dir = sockets_dir
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="node-service", daemon=True)
+        self._server = None
+        self.port = 0
+
+    def _running_vmis(self) -> int:
+        return len(self.sync.vmis.list())
+
+    async def _serve(self) -> None:
+        ca = ensure_ca(client.CoreV1Api(self._api))
+        host = self._listen.rpartition(":")[0]
+        servicer = NodeServiceServicer(self.node_name, self.emulation, self._sockets_dir, self._running_vmis)
+        self._server, self.port = await start_server([
+            service(nodeservice_pb2, "NodeService", nodeservice_pb2_grpc.add_NodeServiceServicer_to_server,
+                    servicer),
+            info_service("NodeServiceInfo", SUPPORTED_NODESERVICE_VERSIONS, "kubevirt-py-handler/0.1.0"),
+        ], tcp_address=self._listen, credentials=server_credentials(ca, self.node_name, addresses=(host,)))
+
+    def start(self) -> None:
+        self._sockets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(60)
+        self.sync.start()
+        self.heartbeat.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.heartbeat.stop()
+        self.sync.stop()
+        if self._server is not None:
+            asyncio.run_coroutine_threadsafe(self._server.stop(1), self._loop).result(timeout)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="virt-handler", description="The kubevirt-py node daemon.")
+    parser.add_argument("--node-name", default=os.environ.get("NODE_NAME"))
+    parser.add_argument("--kubeconfig", default=None)
+    parser.add_argument("--sockets-dir", type=Path, default=DEFAULT_SOCKETS)
+    parser.add_argument("--listen", default=f"{os.environ.get('POD_IP', '127.0.0.1')}:8186",
+                        help="host:port of NodeService (mutual TLS)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.node_name:
+        parser.error("--node-name (or NODE_NAME) is required")
+    return run_until_signalled(lambda api: VirtHandler(api, args.node_name, args.sockets_dir, args.listen),
+                               args.kubeconfig, args.verbose)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

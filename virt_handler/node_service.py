@@ -1,0 +1,82 @@
+"""NodeService: what the controller, virt-api and peer handlers ask of this node's handler.
+
+Lifecycle calls are forwarded to the VMI's launcher over Cmd. The console and the
+migration calls belong to later work and answer UNIMPLEMENTED with a reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from kubevirt_grpc.nodeservice.v1 import nodeservice_pb2 as pb
+from kubevirt_grpc.nodeservice.v1 import nodeservice_pb2_grpc as pb_grpc
+from virt_handler.cmd_client import LauncherClient, LauncherError
+
+SUPPORTED_NODESERVICE_VERSIONS = (1,)
+HEARTBEAT_SECONDS = 5.0
+
+
+class NodeServiceServicer(pb_grpc.NodeServiceServicer):
+    def __init__(self, node_name: str, emulation: str, sockets_dir: Path, running_vmis: Any,
+                 heartbeat_seconds: float = HEARTBEAT_SECONDS) -> None:
+        self._node = node_name
+        self._emulation = emulation
+        self._sockets = Path(sockets_dir)
+        self._running_vmis = running_vmis  # () -> int
+        self._interval = heartbeat_seconds
+
+    async def Heartbeats(self, request: pb.HeartbeatRequest, context: grpc.aio.ServicerContext
+                         ) -> AsyncIterator[pb.Heartbeat]:
+        while True:
+            yield pb.Heartbeat(node_name=self._node, timestamp_unix_nano=time.time_ns(), schedulable=True,
+                               emulation=self._emulation, running_vmis=int(self._running_vmis()))
+            await asyncio.sleep(self._interval)
+
+    async def _forward(self, ref: pb.VMIRef, action: str, context: grpc.aio.ServicerContext) -> pb.LifecycleResponse:
+        if not ref.uid:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "uid: required to find the VMI's launcher")
+        socket = self._sockets / ref.uid / "launcher.sock"
+        if not socket.exists():
+            return pb.LifecycleResponse(success=False, message=f"VMI {ref.namespace}/{ref.name} has no launcher "
+                                                                f"on node {self._node}")
+        vmi = {"metadata": {"namespace": ref.namespace, "name": ref.name, "uid": ref.uid}, "spec": {}}
+        launcher = await LauncherClient.connect(socket, timeout=30)
+        try:
+            await getattr(launcher, action)(vmi)
+        except LauncherError as error:
+            return pb.LifecycleResponse(success=False, message=str(error))
+        finally:
+            await launcher.close()
+        return pb.LifecycleResponse(success=True)
+
+    async def Pause(self, request: pb.VMIRef, context: grpc.aio.ServicerContext) -> pb.LifecycleResponse:
+        return await self._forward(request, "pause", context)
+
+    async def Unpause(self, request: pb.VMIRef, context: grpc.aio.ServicerContext) -> pb.LifecycleResponse:
+        return await self._forward(request, "unpause", context)
+
+    async def SoftReboot(self, request: pb.VMIRef, context: grpc.aio.ServicerContext) -> pb.LifecycleResponse:
+        return await self._forward(request, "soft_reboot", context)
+
+    async def Reset(self, request: pb.VMIRef, context: grpc.aio.ServicerContext) -> pb.LifecycleResponse:
+        return await self._forward(request, "reset", context)
+
+    async def GuestOSInfo(self, request: pb.VMIRef, context: grpc.aio.ServicerContext) -> pb.GuestOSInfoResponse:
+        socket = self._sockets / request.uid / "launcher.sock"
+        if not request.uid or not socket.exists():
+            return pb.GuestOSInfoResponse(response=pb.LifecycleResponse(
+                success=False, message=f"VMI {request.namespace}/{request.name} has no launcher on {self._node}"))
+        launcher = await LauncherClient.connect(socket, timeout=30)
+        try:
+            info = await launcher.get_guest_info()
+        finally:
+            await launcher.close()
+        return pb.GuestOSInfoResponse(response=pb.LifecycleResponse(success=True),
+                                      guest_os_info_json=json.dumps(info).encode())
