@@ -61,7 +61,7 @@ def builtin_resources() -> list[ResourceInfo]:
                      ("all",) if group == "apps" else (), has_status=status,
                      strategic_merge=group not in _NO_STRATEGIC, storage_version=version,
                      scale={"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas",
-                            "labelSelectorPath": ".status.selector"} if kind in ("Deployment", "ReplicaSet")
+                            "labelSelectorPath": ".spec.selector"} if kind in ("Deployment", "ReplicaSet")
                      else None)
         for group, version, kind, plural, namespaced, short, status in _GROUPED
     ]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import json
-from collections.abc import Awaitable, Callable
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from kube_client.labels import format_label_selector
 from local_cluster.apiserver import errors, patch, strategy
 from local_cluster.apiserver.admission import Admission
 from local_cluster.apiserver.codec import decode, encode, storage_api_version
@@ -22,7 +26,21 @@ Obj = dict[str, Any]
 # keep in-memory views (served CRDs, webhook configurations, API services) current.
 ChangeHook = Callable[[ResourceInfo, Obj | None, Obj | None], Awaitable[None]]
 
-_PATCH_RETRIES = 8
+# Like kube-apiserver's guaranteed updates, writes that lost a race are retried until
+# this budget runs out rather than a fixed number of times: contention is not an error.
+_RETRY_SECONDS = 10.0
+
+
+async def _attempts() -> AsyncIterator[int]:
+    """Attempt numbers until the retry budget is spent, with growing jitter between them
+    so that writers that collided do not collide again in lockstep."""
+    deadline = time.monotonic() + _RETRY_SECONDS
+    attempt = 0
+    while attempt == 0 or time.monotonic() < deadline:
+        if attempt:
+            await asyncio.sleep(random.uniform(0, min(0.002 * attempt, 0.05)))
+        yield attempt
+        attempt += 1
 
 
 class Objects:
@@ -195,10 +213,10 @@ class Objects:
 
     async def patch(self, info: ResourceInfo, namespace: str, name: str, content_type: str, body: Any,
                     ctx: RequestContext, subresource: str = "") -> Obj:
-        for _ in range(_PATCH_RETRIES):
+        async for _ in _attempts():
             kv, old = await self._current(info, namespace, name)
             patched = self._apply_patch(info, old, content_type, body)
-            pinned = (patched.get("metadata") or {}).get("resourceVersion")
+            pinned = _pinned_version(content_type, body)
             if pinned and pinned != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(info.plural, info.group, name)
             if name_of(patched) != name:
@@ -256,7 +274,7 @@ class Objects:
                      ctx: RequestContext) -> Obj:
         # As kube-apiserver's guaranteed update: a concurrent write makes the delete look
         # again rather than fail; only an explicit precondition can turn it into a Conflict.
-        for _ in range(_PATCH_RETRIES):
+        async for _ in _attempts():
             try:
                 return await self._delete_once(info, namespace, name, options or {}, ctx)
             except RevisionConflict:
@@ -316,7 +334,7 @@ class Objects:
 
     async def remove(self, info: ResourceInfo, namespace: str, name: str) -> Obj | None:
         """Complete a deferred deletion (a namespace once emptied): drop the object now."""
-        for _ in range(_PATCH_RETRIES):
+        async for _ in _attempts():
             kv = await self.store.get(info.key(namespace, name))
             if kv is None:
                 return None
@@ -356,7 +374,7 @@ class Objects:
             raise errors.InvalidError("autoscaling", "Scale", name, [errors.FieldError(
                 "spec.replicas", "FieldValueInvalid", "must be greater than or equal to 0", replicas)])
         path = _json_path(info.scale["specReplicasPath"])  # type: ignore[index]
-        for _ in range(_PATCH_RETRIES):
+        async for _ in _attempts():
             kv, old = await self._current(info, namespace, name)
             if resource_version and parse_resource_version(resource_version) != kv.mod_revision:
                 raise errors.conflict(info.plural, info.group, name)
@@ -368,6 +386,22 @@ class Objects:
             except RevisionConflict:
                 continue
         raise errors.conflict(info.plural, info.group, name)
+
+
+def _pinned_version(content_type: str, body: Any) -> str | None:
+    """The resourceVersion a patch itself names: then, and only then, a concurrent write is a
+    Conflict for the caller instead of a reason to apply the patch again."""
+    if content_type == patch.JSON_PATCH and isinstance(body, list):
+        for operation in body:
+            if isinstance(operation, dict) and operation.get("path") == "/metadata/resourceVersion" \
+                    and operation.get("op") in ("add", "replace", "test"):
+                return str(operation.get("value"))
+        return None
+    if isinstance(body, dict):
+        version = (body.get("metadata") or {}).get("resourceVersion") if isinstance(body.get("metadata"), dict) \
+            else None
+        return str(version) if version else None
+    return None
 
 
 def _selected(obj: Obj, labels: LabelSelector | None, fields: FieldSelector | None) -> bool:
@@ -447,6 +481,8 @@ def _scale_of(info: ResourceInfo, obj: Obj) -> Obj:
     selector_path = scale.get("labelSelectorPath")
     if selector_path:
         selector = _get_path(obj, _json_path(selector_path))
+        if isinstance(selector, dict):
+            selector = format_label_selector(selector)  # apps kinds keep it as an object
         if selector:
             status["selector"] = selector
     return {

@@ -83,11 +83,11 @@ def test_rerun_on_failure_backs_off_and_keeps_a_clean_stop(custom) -> None:
     name = _vm(custom, runStrategy="RerunOnFailure")
     first = eventually(lambda: _vmi(custom, name))
     _set_phase(custom, name, "Failed")
-    eventually(lambda: _status(custom, name).get("startFailure", {}).get("consecutiveFailCount") == 1)
+    eventually(lambda: _status(custom, name).get("startFailure", {}).get("consecutiveFailCount") == 1, timeout=30)
     second = eventually(lambda: (lambda v: v if v and v["metadata"]["uid"] != first["metadata"]["uid"] else None)(
-        _vmi(custom, name)), timeout=15)
+        _vmi(custom, name)), timeout=30)
     _set_phase(custom, name, "Succeeded")
-    eventually(lambda: _status(custom, name).get("printableStatus") == "Stopped")
+    eventually(lambda: _status(custom, name).get("printableStatus") == "Stopped", timeout=30)
     assert _vmi(custom, name)["metadata"]["uid"] == second["metadata"]["uid"]  # a clean stop is not rerun
 
 
