@@ -1,5 +1,6 @@
 """The local cluster as one supervised process tree: the control plane in this process,
-the scheduler and the volume provisioner beside it, one kubelet process per node.
+the scheduler, the workload controllers (ReplicaSets, Deployments, DaemonSets) and the
+volume provisioner beside it, one kubelet process per node.
 
     python -m local_cluster.supervisor --state-dir DIR --nodes 2
 
@@ -26,6 +27,7 @@ from local_cluster.apply import apply
 from local_cluster.control_plane import ControlPlane
 from local_cluster.provisioner import Provisioner
 from local_cluster.scheduler import Scheduler
+from local_cluster.workloads import WorkloadControllers
 
 log = logging.getLogger("local_cluster")
 
@@ -111,12 +113,14 @@ async def run(state_dir: Path, nodes: int) -> None:
     await plane.start()
     api = load_api_client(plane.kubeconfig)
     scheduler = Scheduler(api)
+    workloads = WorkloadControllers(load_api_client(plane.kubeconfig))
     provisioner = Provisioner(load_api_client(plane.kubeconfig), state_dir / "volumes")
     kubelets = Kubelets(state_dir, plane.kubeconfig, nodes)
     try:
         for line in await asyncio.to_thread(apply, api, deploy_manifests()):
             log.info("applied %s", line)
         scheduler.start()
+        workloads.start()
         provisioner.start()
         kubelets.start()
         await asyncio.to_thread(_wait_nodes_ready, api, nodes, READY_TIMEOUT)
@@ -131,6 +135,9 @@ async def run(state_dir: Path, nodes: int) -> None:
                 pass
     finally:
         (state_dir / "ready").unlink(missing_ok=True)
+        # The controllers stop before the kubelets: pods stopped by a whole-cluster shutdown
+        # must not be replaced on the nodes still going down; the next `up` resumes them.
+        await asyncio.to_thread(workloads.stop)
         await asyncio.to_thread(kubelets.stop)
         scheduler.stop()
         provisioner.stop()
