@@ -10,7 +10,6 @@ from typing import Any
 from kubernetes import client
 
 from kube_client.controller import Controller, SharedInformer, UIDTrackingControllerExpectations
-from kube_client.controller.controller import controller_owner_keys
 from kube_client.controller.resource import Resource
 from kube_client.controller.store import controller_uid_index
 from kube_client.rawapi import MERGE_PATCH, call
@@ -47,21 +46,10 @@ class ReplicaSetController:
         self.controller = Controller("vmirs", self.reconcile, workers=workers, informers=[self.sets, self.vmis],
                                      leader=leader)
         self.controller.watch(self.sets)
-        owner_of = controller_owner_keys(REPLICA_SET.kind)
-
-        def vmi_added(vmi: Obj) -> None:
-            for key in owner_of(vmi):
-                self.expectations.creation_observed(key)
-                self.controller.enqueue(key)
-
-        def vmi_deleted(vmi: Obj) -> None:
-            for key in owner_of(vmi):
-                self.expectations.deletion_observed(key, vmi["metadata"]["uid"])
-                self.controller.enqueue(key)
-
-        self.vmis.add_event_handler(on_add=vmi_added,
-                                    on_update=lambda old, new: [self.controller.enqueue(k) for k in owner_of(new)],
-                                    on_delete=vmi_deleted)
+        self.controller.watch_owned(
+            self.vmis, REPLICA_SET.kind,
+            created=lambda key, _vmi: self.expectations.creation_observed(key),
+            deleted=lambda key, vmi: self.expectations.deletion_observed(key, vmi["metadata"]["uid"]))
 
     def start(self) -> None:
         self.controller.start()

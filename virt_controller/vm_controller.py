@@ -16,7 +16,6 @@ from typing import Any
 from kubernetes import client
 
 from kube_client.controller import Controller, ControllerExpectations, SharedInformer
-from kube_client.controller.controller import controller_owner_keys
 from kube_client.controller.resource import Resource
 from kube_client.rawapi import MERGE_PATCH, call
 from kubevirt_api.groups import API_VERSION, VIRTUAL_MACHINE
@@ -66,19 +65,8 @@ class VMController:
         self.controller = Controller("vm", self.reconcile, workers=workers, informers=[self.vms, self.vmis],
                                      leader=leader)
         self.controller.watch(self.vms)
-        owner_of = controller_owner_keys(VIRTUAL_MACHINE.kind)
-
-        def vmi_added(vmi: Obj) -> None:
-            for key in owner_of(vmi):
-                self.expectations.creation_observed(key)
-                self.controller.enqueue(key)
-
-        def vmi_changed(vmi: Obj) -> None:
-            for key in owner_of(vmi):
-                self.controller.enqueue(key)
-
-        self.vmis.add_event_handler(on_add=vmi_added, on_update=lambda old, new: vmi_changed(new),
-                                    on_delete=vmi_changed)
+        self.controller.watch_owned(self.vmis, VIRTUAL_MACHINE.kind,
+                                    created=lambda key, _vmi: self.expectations.creation_observed(key))
 
     def start(self) -> None:
         self.controller.start()

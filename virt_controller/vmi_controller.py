@@ -14,7 +14,6 @@ from typing import Any
 from kubernetes import client
 
 from kube_client.controller import Controller, ControllerExpectations, SharedInformer
-from kube_client.controller.controller import controller_owner_keys
 from kube_client.controller.resource import PODS, Resource
 from kube_client.controller.store import controller_uid_index
 from kube_client.rawapi import MERGE_PATCH, call
@@ -56,19 +55,8 @@ class VMIController:
         self.controller = Controller("vmi", self.reconcile, workers=workers, informers=[self.vmis, self.pods],
                                      leader=leader)
         self.controller.watch(self.vmis)
-        owner_of = controller_owner_keys("VirtualMachineInstance")
-
-        def pod_added(pod: Obj) -> None:
-            for key in owner_of(pod):
-                self.expectations.creation_observed(key)  # before the enqueue: see the framework's docs
-                self.controller.enqueue(key)
-
-        def pod_changed(pod: Obj) -> None:
-            for key in owner_of(pod):
-                self.controller.enqueue(key)
-
-        self.pods.add_event_handler(on_add=pod_added, on_update=lambda old, new: pod_changed(new),
-                                    on_delete=pod_changed)
+        self.controller.watch_owned(self.pods, "VirtualMachineInstance",
+                                    created=lambda key, _pod: self.expectations.creation_observed(key))
 
     def start(self) -> None:
         self.controller.start()

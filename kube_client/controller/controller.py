@@ -90,6 +90,31 @@ class Controller:
         self._watched.append(informer)
         return informer.add_event_handler(on_add=on_add, on_update=on_update, on_delete=on_delete)
 
+
+    def watch_owned(self, informer: SharedInformer, owner_kind: str, *,
+                    created: Callable[[str, Obj], None] | None = None,
+                    deleted: Callable[[str, Obj], None] | None = None) -> EventHandler:
+        """Wake the managing owner (controller ownerReference of ``owner_kind``) of every
+        dependent the informer reports. ``created``/``deleted`` run before the owner is
+        queued, so expectations are counted off before its reconcile can look at them."""
+        owners = controller_owner_keys(owner_kind)
+
+        def on_add(obj: Obj) -> None:
+            for key in owners(obj):
+                if created is not None:
+                    created(key, obj)
+                self.enqueue(key)
+
+        def on_update(old: Obj, new: Obj) -> None:
+            self._enqueue_all(dict.fromkeys([*owners(old), *owners(new)]))
+
+        def on_delete(obj: Obj) -> None:
+            for key in owners(obj):
+                if deleted is not None:
+                    deleted(key, obj)
+                self.enqueue(key)
+
+        return informer.add_event_handler(on_add=on_add, on_update=on_update, on_delete=on_delete)
     def enqueue(self, key: str) -> None:
         self.queue.add(key)
 
