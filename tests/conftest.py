@@ -32,3 +32,19 @@ def control_plane() -> Iterator[ThreadedControlPlane]:
     finally:
         plane.close()
         shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def kubevirt_api(control_plane):
+    """An API client of a control plane that serves the kubevirt.io CRDs from deploy/crds."""
+    import yaml
+    from kubernetes import client
+
+    api = control_plane.api_client()
+    for path in sorted((Path(__file__).resolve().parents[1] / "deploy" / "crds").glob("*.yaml")):
+        try:
+            client.ApiextensionsV1Api(api).create_custom_resource_definition(yaml.safe_load(path.read_text()))
+        except client.ApiException as error:
+            if error.status != 409:
+                raise
+    return api

@@ -5,28 +5,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import yaml
 from kubernetes import client
 
 from tests.wait import eventually
 from virt_controller.replicaset_controller import ReplicaSetController
 
-CRDS = Path(__file__).resolve().parents[2] / "deploy" / "crds"
 RS = ("kubevirt.io", "v1", "default", "virtualmachineinstancereplicasets")
 VMI = ("kubevirt.io", "v1", "default", "virtualmachineinstances")
 
 
 @pytest.fixture(scope="module")
-def custom(control_plane) -> Iterator[client.CustomObjectsApi]:
-    api = control_plane.api_client()
-    for path in sorted(CRDS.glob("*.yaml")):
-        try:
-            client.ApiextensionsV1Api(api).create_custom_resource_definition(yaml.safe_load(path.read_text()))
-        except client.ApiException as error:
-            assert error.status == 409
+def custom(control_plane, kubevirt_api) -> Iterator[client.CustomObjectsApi]:
+    api = kubevirt_api
     controller = ReplicaSetController(control_plane.api_client())
     controller.start()
     yield client.CustomObjectsApi(api)

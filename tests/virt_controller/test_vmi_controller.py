@@ -5,28 +5,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import yaml
 from kubernetes import client
 
 from local_cluster.scheduler import Scheduler
 from tests.wait import eventually
 from virt_controller.vmi_controller import VMIController
 
-CRDS = Path(__file__).resolve().parents[2] / "deploy" / "crds"
 
 
 @pytest.fixture(scope="module")
-def cluster(control_plane) -> Iterator[client.ApiClient]:
-    api = control_plane.api_client()
-    extensions = client.ApiextensionsV1Api(api)
-    for path in sorted(CRDS.glob("*.yaml")):
-        try:
-            extensions.create_custom_resource_definition(yaml.safe_load(path.read_text()))
-        except client.ApiException as error:
-            assert error.status == 409
+def cluster(control_plane, kubevirt_api) -> Iterator[client.ApiClient]:
+    api = kubevirt_api
     core = client.CoreV1Api(api)
     core.create_node({"metadata": {"name": "vmnode", "labels": {"kubevirt.io/schedulable": "true"}}})
     core.patch_node_status("vmnode", {"status": {

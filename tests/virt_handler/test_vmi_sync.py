@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from kubernetes import client
 
 from local_cluster.kubelet.oci_store import add_image
@@ -18,7 +17,6 @@ from virt_handler.vmi_sync import VMISync
 from virt_launcher.standalone import LauncherProcess
 
 pytestmark = pytest.mark.slow
-CRDS = Path(__file__).resolve().parents[2] / "deploy" / "crds"
 GROUP = ("kubevirt.io", "v1", "default", "virtualmachineinstances")
 
 
@@ -30,14 +28,8 @@ def work() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def api(control_plane) -> client.ApiClient:
-    api = control_plane.api_client()
-    for path in sorted(CRDS.glob("*.yaml")):
-        try:
-            client.ApiextensionsV1Api(api).create_custom_resource_definition(yaml.safe_load(path.read_text()))
-        except client.ApiException as error:
-            assert error.status == 409
-    return api
+def api(kubevirt_api) -> client.ApiClient:
+    return kubevirt_api
 
 
 def _phase(custom: client.CustomObjectsApi, name: str) -> str:
