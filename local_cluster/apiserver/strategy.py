@@ -181,6 +181,35 @@ def _crd_create(obj: Obj) -> None:
     obj.pop("status", None)
 
 
+def _deployment_create(obj: Obj) -> None:
+    # The defaults apps/v1 gives a Deployment, which kubectl rollout and our controllers read.
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("replicas", 1)
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("progressDeadlineSeconds", 600)
+    strategy = spec.setdefault("strategy", {"type": "RollingUpdate"})
+    if strategy.get("type", "RollingUpdate") == "RollingUpdate":
+        strategy["type"] = "RollingUpdate"
+        rolling = strategy.setdefault("rollingUpdate", {})
+        rolling.setdefault("maxUnavailable", "25%")
+        rolling.setdefault("maxSurge", "25%")
+
+
+def _daemonset_create(obj: Obj) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("revisionHistoryLimit", 10)
+    strategy = spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
+    if strategy.get("type", "RollingUpdate") == "RollingUpdate":
+        strategy["type"] = "RollingUpdate"
+        rolling = strategy.setdefault("rollingUpdate", {})
+        rolling.setdefault("maxUnavailable", 1)
+        rolling.setdefault("maxSurge", 0)
+
+
+def _replicaset_create(obj: Obj) -> None:
+    obj.setdefault("spec", {}).setdefault("replicas", 1)
+
+
 _CREATE_HOOKS = {
     ("", "Pod"): _pod_create,
     ("", "Namespace"): _namespace_create,
@@ -189,6 +218,9 @@ _CREATE_HOOKS = {
     ("", "PersistentVolume"): _pv_create,
     ("", "Secret"): _secret_create,
     ("apiextensions.k8s.io", "CustomResourceDefinition"): _crd_create,
+    ("apps", "Deployment"): _deployment_create,
+    ("apps", "DaemonSet"): _daemonset_create,
+    ("apps", "ReplicaSet"): _replicaset_create,
 }
 
 

@@ -175,3 +175,17 @@ def test_requests_without_the_token_are_refused(control_plane) -> None:
     with pytest.raises(client.ApiException) as error:
         client.CoreV1Api(api).list_namespace()
     assert error.value.status == 401
+
+
+def test_apps_defaults(api, namespace) -> None:
+    apps = client.AppsV1Api(api)
+    template = {"metadata": {"labels": {"app": "d"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}
+    deployment = apps.create_namespaced_deployment(namespace, {"metadata": {"name": "d"}, "spec": {
+        "selector": {"matchLabels": {"app": "d"}}, "template": template}})
+    assert deployment.spec.replicas == 1 and deployment.spec.revision_history_limit == 10
+    assert deployment.spec.strategy.type == "RollingUpdate"
+    assert deployment.spec.strategy.rolling_update.max_surge == "25%"
+    daemonset = apps.create_namespaced_daemon_set(namespace, {"metadata": {"name": "ds"}, "spec": {
+        "selector": {"matchLabels": {"app": "d"}}, "template": template}})
+    assert daemonset.spec.update_strategy.type == "RollingUpdate"
+    assert daemonset.spec.update_strategy.rolling_update.max_unavailable == 1
