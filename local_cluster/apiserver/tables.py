@@ -149,7 +149,38 @@ def _node_roles(node: Obj) -> str:
 
 
 
+def _status_int(field: str) -> Any:
+    return lambda o: int((o.get("status") or {}).get(field) or 0)
+
+
 _BUILTIN_COLUMNS: dict[tuple[str, str], list[Obj]] = {
+    ("apps", "Deployment"): [
+        _NAME,
+        _column("Ready", lambda d: f"{(d.get('status') or {}).get('readyReplicas') or 0}/"
+                                   f"{(d.get('spec') or {}).get('replicas', 1)}"),
+        _column("Up-to-date", _status_int("updatedReplicas"), "integer"),
+        _column("Available", _status_int("availableReplicas"), "integer"),
+        _AGE,
+    ],
+    ("apps", "ReplicaSet"): [
+        _NAME,
+        _column("Desired", lambda r: int((r.get("spec") or {}).get("replicas", 1)), "integer"),
+        _column("Current", _status_int("replicas"), "integer"),
+        _column("Ready", _status_int("readyReplicas"), "integer"),
+        _AGE,
+    ],
+    ("apps", "DaemonSet"): [
+        _NAME,
+        _column("Desired", _status_int("desiredNumberScheduled"), "integer"),
+        _column("Current", _status_int("currentNumberScheduled"), "integer"),
+        _column("Ready", _status_int("numberReady"), "integer"),
+        _column("Up-to-date", _status_int("updatedNumberScheduled"), "integer"),
+        _column("Available", _status_int("numberAvailable"), "integer"),
+        _column("Node Selector", lambda d: ",".join(f"{k}={v}" for k, v in sorted(
+            (((d.get("spec") or {}).get("template") or {}).get("spec") or {}).get("nodeSelector", {}).items()))
+            or "<none>"),
+        _AGE,
+    ],
     ("", "Pod"): [
         _NAME,
         _column("Ready", _pod_ready),

@@ -173,3 +173,14 @@ def test_non_structural_crd_is_refused(api) -> None:
     with pytest.raises(client.ApiException) as error:
         client.ApiextensionsV1Api(api).create_custom_resource_definition(crd)
     assert error.value.status == 422 and "spec.type: Required value" in error.value.body
+
+
+def test_table_columns_of_apps_kinds(api, namespace) -> None:
+    apps = client.AppsV1Api(api)
+    template = {"metadata": {"labels": {"app": "t"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}
+    apps.create_namespaced_deployment(namespace, {"metadata": {"name": "web"}, "spec": {
+        "replicas": 3, "selector": {"matchLabels": {"app": "t"}}, "template": template}})
+    status, table = raw(api, "GET", f"/apis/apps/v1/namespaces/{namespace}/deployments",
+                        headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"})
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Ready", "Up-to-date", "Available", "Age"]
+    assert table["rows"][0]["cells"][:4] == ["web", "0/3", 0, 0]
