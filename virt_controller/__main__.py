@@ -1,4 +1,4 @@
-"""virt-controller: the VM, VMI and replica set controllers behind one Lease, so that of
+"""virt-controller: the VM, VMI, replica set and node controllers behind one Lease, so that of
 several replicas exactly one acts while the others keep warm caches.
 
     python -m virt_controller [--kubeconfig PATH] [--namespace kubevirt] [--launcher-image IMAGE]
@@ -12,6 +12,7 @@ import sys
 from kube_client.controller import LeaderElector
 from kube_client.daemon import run_until_signalled
 from virt_controller.launcher_pod import LAUNCHER_IMAGE
+from virt_controller.node_controller import NodeController
 from virt_controller.replicaset_controller import ReplicaSetController
 from virt_controller.vm_controller import VMController
 from virt_controller.vmi_controller import VMIController
@@ -26,7 +27,8 @@ class VirtController:
         # lease_timing: lease_duration, renew_deadline, retry_period (seconds), for tests.
         self.leader = LeaderElector(api, namespace, LEASE_NAME, **lease_timing)
         self.parts = [VMIController(api, launcher_image=launcher_image, leader=self.leader),
-                      VMController(api, leader=self.leader), ReplicaSetController(api, leader=self.leader)]
+                      VMController(api, leader=self.leader), ReplicaSetController(api, leader=self.leader),
+                      NodeController(api, leader=self.leader)]
 
     def start(self) -> None:
         self.leader.start()

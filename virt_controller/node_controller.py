@@ -1,0 +1,84 @@
+"""Nodes whose handler stopped beating: their VMIs can no longer be managed, so they go
+Failed (and VMs that want to run start them again elsewhere); the node stops taking new
+ones until its handler is back."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from typing import Any
+
+from kubernetes import client
+
+from kube_client.controller import Controller, SharedInformer
+from kube_client.controller.resource import NODES, Resource
+from kube_client.controller.store import label_index
+from kube_client.rawapi import MERGE_PATCH, STRATEGIC_PATCH, call
+from kubevirt_api import labels
+from kubevirt_api.objects import vmi_phase
+from kubevirt_api.phases import VMIPhase
+
+Obj = dict[str, Any]
+log = logging.getLogger(__name__)
+
+VMIS = Resource("kubevirt.io", "v1", "virtualmachineinstances")
+HEARTBEAT_TIMEOUT_SECONDS = 5 * 60.0
+_ACTIVE = (VMIPhase.SCHEDULED, VMIPhase.RUNNING)
+
+
+def _parse(stamp: str) -> datetime.datetime | None:
+    try:
+        return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+class NodeController:
+    def __init__(self, api: client.ApiClient, *, heartbeat_timeout: float = HEARTBEAT_TIMEOUT_SECONDS,
+                 leader: Any = None) -> None:
+        self._core = client.CoreV1Api(api)
+        self._custom = client.CustomObjectsApi(api)
+        self._timeout = heartbeat_timeout
+        self.nodes = SharedInformer(api, NODES, name="kubevirt-nodes")
+        self.vmis = SharedInformer(api, VMIS, name="node-vmis")
+        self.vmis.add_indexer("node", label_index(labels.NODE_NAME_LABEL))
+        self.controller = Controller("node", self.reconcile, informers=[self.nodes, self.vmis], leader=leader)
+        self.controller.watch(self.nodes)
+
+    def start(self) -> None:
+        self.controller.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.controller.stop(timeout)
+
+    def reconcile(self, name: str) -> float | None:
+        node = self.nodes.get(name)
+        if node is None:
+            return None
+        meta = node["metadata"]
+        stamp = _parse((meta.get("annotations") or {}).get(labels.HEARTBEAT_ANNOTATION, ""))
+        if stamp is None:
+            return None  # never ran a handler: not a kubevirt node
+        age = (datetime.datetime.now(datetime.UTC) - stamp).total_seconds()
+        if age < self._timeout:
+            return self._timeout - age + 1.0  # look again when it would have expired
+        self._mark_unschedulable(node)
+        for vmi in self.vmis.by_index("node", name):
+            if vmi_phase(vmi) in _ACTIVE:
+                self._fail(vmi, name)
+        return self._timeout
+
+    def _mark_unschedulable(self, node: Obj) -> None:
+        if (node["metadata"].get("labels") or {}).get(labels.SCHEDULABLE_NODE_LABEL) == "false":
+            return
+        log.warning("node %s: no heartbeat from its handler; no new VMIs go there", node["metadata"]["name"])
+        call(self._core.patch_node, node["metadata"]["name"],
+             {"metadata": {"labels": {labels.SCHEDULABLE_NODE_LABEL: "false"}}}, _content_type=STRATEGIC_PATCH)
+
+    def _fail(self, vmi: Obj, node: str) -> None:
+        meta = vmi["metadata"]
+        call(self._custom.patch_namespaced_custom_object_status, VMIS.group, VMIS.version, meta["namespace"],
+             VMIS.plural, meta["name"], {"status": {
+                 "phase": VMIPhase.FAILED.value,
+                 "reason": f"NodeUnresponsive: the handler of node {node} stopped sending heartbeats"}},
+             _content_type=MERGE_PATCH)
