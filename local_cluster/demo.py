@@ -5,17 +5,19 @@ from __future__ import annotations
 import sys
 
 NOT_YET = """\
-kubevirt-py is set up: Debian packages, .venv and the generated gRPC code are in place.
+kubevirt-py is set up: Debian packages, .venv, the generated gRPC code and the tiny test
+guest (build/oci) are in place.
 
-The demo (a local control plane with two nodes running a VM from
-deploy/examples/ and showing its serial console) arrives with the lifecycle
-issue; it needs the local control plane, virt-launcher, virt-handler and
-virt-controller, which are not built yet.
+The full demo (a VM from deploy/examples/ running on the local cluster, with its serial
+console) arrives with the lifecycle issue: virt-controller and virt-handler exist, but are
+not yet deployed as pods by deploy/.
 
 What you can run today:
-  ./build.sh test                      the test suite (contracts, CRD schemas)
-  .venv/bin/python -m kubevirt_api.schema   regenerate deploy/crds/ from kubevirt_api/schema/
-  .venv/bin/virtctl version
+  ./build.sh test                                 the whole test suite
+  .venv/bin/virtctl local up --nodes 2            the local cluster (then: kubectl get nodes)
+  .venv/bin/virtctl local down
+  .venv/bin/python -m bench.apiserver             API server figures
+  .venv/bin/python -m bench.launcher              launcher figures
 """
 
 
