@@ -43,11 +43,11 @@ from local_cluster.workloads.daemon_placement import pinned_spec, placement, tar
 from local_cluster.workloads.failure_backoff import FailureBackoff
 from local_cluster.workloads.informers import WorkloadInformers
 from local_cluster.workloads.intstr import scaled_value
-from local_cluster.workloads.ownership import (Claim, controller_of, owner_reference, selector_problem,
-                                               selects)
+from local_cluster.workloads.ownership import Claim, owner_reference, selector_problem
 from local_cluster.workloads.pod_state import (FAILED, condition, created, is_active, is_ready, is_terminal,
                                                is_terminating, meta, phase, seconds_until_available)
 from local_cluster.workloads.pod_template import generate_name, pod_from_template
+from local_cluster.workloads.pod_tracking import OwnedPods
 from local_cluster.workloads.template_hash import template_hash
 
 Obj = dict[str, Any]
@@ -95,50 +95,14 @@ class DaemonSetController(WorkloadController):
         self.expectations = UIDTrackingControllerExpectations(expectations_ttl)
         self._backoff = failure_backoff or FailureBackoff()
         controller = self._make_controller(self._reconcile, workers)
-        # Expectations first, then the queue (handlers run in the order added).
-        self._pods.add_event_handler(on_add=self._pod_added, on_update=self._pod_updated,
-                                     on_delete=self._pod_deleted)
+        OwnedPods(KIND, self._sets, self.expectations).attach(controller, self._pods)
         controller.watch(self._sets)
-        controller.watch(self._pods, keys=self._keys_for_pod)
         self._nodes.add_event_handler(on_add=self._node_event, on_update=self._node_updated,
                                       on_delete=self._node_event)
         self._reads(self._nodes)
 
     # --- what the watches report ------------------------------------------------------
 
-    def _owner_key(self, pod: Obj) -> str | None:
-        ref = controller_of(pod)
-        if ref is None or ref.get("kind") != KIND:
-            return None
-        key = f"{meta(pod).get('namespace', '')}/{ref.get('name', '')}"
-        owner = self._sets.get(key)
-        return key if owner is not None and meta(owner).get("uid") == ref.get("uid") else None
-
-    def _keys_for_pod(self, pod: Obj) -> list[str]:
-        key = self._owner_key(pod)
-        if key is not None:
-            return [key]
-        if controller_of(pod) is not None or is_terminating(pod):
-            return []
-        return [object_key(ds) for ds in self._sets.list(meta(pod).get("namespace", ""))
-                if selects((ds.get("spec") or {}).get("selector"), pod)]
-
-    def _pod_added(self, pod: Obj) -> None:
-        if is_terminating(pod):
-            self._pod_deleted(pod)
-            return
-        key = self._owner_key(pod)
-        if key is not None:
-            self.expectations.creation_observed(key)
-
-    def _pod_updated(self, old: Obj, new: Obj) -> None:
-        if is_terminating(new) and not is_terminating(old):
-            self._pod_deleted(new)
-
-    def _pod_deleted(self, pod: Obj) -> None:
-        key = self._owner_key(pod)
-        if key is not None:
-            self.expectations.deletion_observed(key, str(meta(pod).get("uid", "")))
 
     def _node_event(self, node: Obj) -> None:
         for key in self._sets.keys():

@@ -22,17 +22,17 @@ from typing import Any
 from kubernetes import client
 
 from kube_client.controller import UIDTrackingControllerExpectations
-from kube_client.rawapi import MERGE_PATCH, call, object_key, status_code
+from kube_client.rawapi import MERGE_PATCH, call, status_code
 from kube_client.recorder import NORMAL, WARNING
 from local_cluster.workloads.base import APPS_V1, WorkloadController, describe_error, namespace_terminating
 from local_cluster.workloads.conditions import find, new_condition, set_condition, without
 from local_cluster.workloads.deletion_order import deletion_order
 from local_cluster.workloads.informers import WorkloadInformers
-from local_cluster.workloads.ownership import (Claim, controller_of, owner_reference, selector_problem,
-                                               selects)
+from local_cluster.workloads.ownership import Claim, owner_reference, selector_problem
 from local_cluster.workloads.pod_state import (is_active, is_ready, is_terminating, meta,
                                                seconds_until_available)
 from local_cluster.workloads.pod_template import generate_name, pod_from_template
+from local_cluster.workloads.pod_tracking import OwnedPods
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -66,54 +66,11 @@ class ReplicaSetController(WorkloadController):
         self._sets = self.informers.replicasets
         self.expectations = UIDTrackingControllerExpectations(expectations_ttl)
         controller = self._make_controller(self._reconcile, workers)
-        # Handlers run in the order added: expectations are counted off before the
-        # owner is queued, so the reconcile that follows already sees them met.
-        self._pods.add_event_handler(on_add=self._pod_added, on_update=self._pod_updated,
-                                     on_delete=self._pod_deleted)
+        OwnedPods(KIND, self._sets, self.expectations).attach(controller, self._pods)
         controller.watch(self._sets)
-        controller.watch(self._pods, keys=self._keys_for_pod)
 
     # --- what the watches report ------------------------------------------------------
 
-    def _owner_key(self, pod: Obj) -> str | None:
-        """The key of the cached ReplicaSet managing pod (the uid must match, not just the name)."""
-        ref = controller_of(pod)
-        if ref is None or ref.get("kind") != KIND:
-            return None
-        key = f"{meta(pod).get('namespace', '')}/{ref.get('name', '')}"
-        owner = self._sets.get(key)
-        return key if owner is not None and meta(owner).get("uid") == ref.get("uid") else None
-
-    def _keys_for_pod(self, pod: Obj) -> list[str]:
-        key = self._owner_key(pod)
-        if key is not None:
-            return [key]
-        if controller_of(pod) is not None or is_terminating(pod):
-            return []
-        # An orphan: every set that could adopt it.
-        return [object_key(rs) for rs in self._sets.list(meta(pod).get("namespace", ""))
-                if selects((rs.get("spec") or {}).get("selector"), pod)]
-
-    def _pod_added(self, pod: Obj) -> None:
-        if is_terminating(pod):
-            # Seen for the first time already on its way out (a relist): that is a
-            # deletion we may be waiting for, never a creation.
-            self._pod_deleted(pod)
-            return
-        key = self._owner_key(pod)
-        if key is not None:
-            self.expectations.creation_observed(key)
-
-    def _pod_updated(self, old: Obj, new: Obj) -> None:
-        if is_terminating(new) and not is_terminating(old):
-            # A graceful deletion shows first as a deletionTimestamp: that is the deletion
-            # we asked for, and waiting for the pod to vanish would stall scaling.
-            self._pod_deleted(new)
-
-    def _pod_deleted(self, pod: Obj) -> None:
-        key = self._owner_key(pod)
-        if key is not None:
-            self.expectations.deletion_observed(key, str(meta(pod).get("uid", "")))
 
     # --- the reconcile ----------------------------------------------------------------
 
