@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +14,7 @@ from tests.wait import eventually as wait_for
 
 from local_cluster.provisioner import Provisioner
 from kube_client.rawapi import call
+from tests.daemons import running
 
 
 @pytest.fixture
@@ -32,25 +31,12 @@ def volume_root(tmp_path: Path) -> Path:
     return tmp_path / "volumes"
 
 
-def _provisioner_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "provisioner" or t.name.startswith("reflector-")]
-
-
 @pytest.fixture
 def provisioner(control_plane, volume_root: Path) -> Iterator[Provisioner]:
     api_client = control_plane.api_client()
-    running = Provisioner(api_client, volume_root)
-    running.start()
-    try:
-        assert running.wait_ready(10), "the provisioner never became ready"
-        yield running
-    finally:
-        started = time.monotonic()
-        running.stop()
-        elapsed = time.monotonic() - started
-        api_client.close()
-        assert not _provisioner_threads(), f"threads left running: {_provisioner_threads()}"
-        assert elapsed < 3, f"stop() took {elapsed:.1f}s"
+    with running(Provisioner(api_client, volume_root), api_client, "provisioner", lambda p: p.wait_ready(10),
+                 "the provisioner never became ready") as started:
+        yield started
 
 
 @pytest.fixture
