@@ -18,6 +18,10 @@ class InProcessController:
         self._api = apiserver
         self._task: asyncio.Task[None] | None = None
 
+    async def start(self) -> None:
+        """Catch up with what is stored, then _run()."""
+        raise NotImplementedError
+
     def _run(self) -> None:
         """Subscribe to changes and start the work loop (called at the end of start())."""
         self._api.objects.hooks.append(self._on_change)

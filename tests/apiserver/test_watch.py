@@ -7,13 +7,20 @@ import json
 import pytest
 from kubernetes import client, watch
 
+from local_cluster.apiserver.service_accounts import ROOT_CA_CONFIG_MAP
 from tests.apiserver.conftest import raw
 
 
 def _events(api, namespace: str, **kwargs) -> list[tuple[str, str, str]]:
     stream = watch.Watch().stream(client.CoreV1Api(api).list_namespaced_config_map, namespace, timeout_seconds=1,
                                   **kwargs)
-    return [(e["type"], e["object"].metadata.name, e["raw_object"]["metadata"]["resourceVersion"]) for e in stream]
+    # Every namespace also holds the cluster's kube-root-ca.crt, published whenever it lands.
+    return [(e["type"], e["object"].metadata.name, e["raw_object"]["metadata"]["resourceVersion"]) for e in stream
+            if e["object"].metadata.name != ROOT_CA_CONFIG_MAP]
+
+
+def _ours(config_maps) -> list[str]:
+    return [c.metadata.name for c in config_maps if c.metadata.name != ROOT_CA_CONFIG_MAP]
 
 
 def test_watch_without_version_lists_then_follows(api, namespace) -> None:
@@ -94,8 +101,7 @@ def test_label_selectors(api, namespace) -> None:
     core = client.CoreV1Api(api)
     for name, labels in (("a", {"env": "prod", "tier": "web"}), ("b", {"env": "dev"}), ("c", {})):
         core.create_namespaced_config_map(namespace, {"metadata": {"name": name, "labels": labels}})
-    names = lambda sel: sorted(c.metadata.name for c in core.list_namespaced_config_map(
-        namespace, label_selector=sel).items)
+    names = lambda sel: sorted(_ours(core.list_namespaced_config_map(namespace, label_selector=sel).items))
     assert names("env=prod") == ["a"]
     assert names("env!=prod") == ["b", "c"]
     assert names("env in (prod,dev)") == ["a", "b"]
@@ -113,9 +119,9 @@ def test_pagination_is_consistent(api, namespace) -> None:
     for i in range(7):
         core.create_namespaced_config_map(namespace, {"metadata": {"name": f"cm{i}"}})
     page = core.list_namespaced_config_map(namespace, limit=3)
-    seen = [c.metadata.name for c in page.items]
+    seen = _ours(page.items)
     core.create_namespaced_config_map(namespace, {"metadata": {"name": "cm9"}})  # after the snapshot
     while page.metadata._continue:
         page = core.list_namespaced_config_map(namespace, limit=3, _continue=page.metadata._continue)
-        seen += [c.metadata.name for c in page.items]
+        seen += _ours(page.items)
     assert seen == [f"cm{i}" for i in range(7)]

@@ -16,8 +16,14 @@ from kube_client.rawapi import MERGE_PATCH, call
 from .helpers import Recorder, name_of, wait_until
 
 
+OURS = {"informer-test": "true"}
+OURS_SELECTOR = "informer-test=true"
+
+
 def _config_map(name: str, data: dict | None = None, labels: dict | None = None, owner: dict | None = None) -> dict:
-    meta: dict = {"name": name, "labels": labels or {}}
+    # Every test object carries OURS, so informers can ignore what the cluster itself puts
+    # in a namespace (the kube-root-ca.crt ConfigMap).
+    meta: dict = {"name": name, "labels": {**OURS, **(labels or {})}}
     if owner:
         # A real owner: the garbage collector removes dependents of owners that do not exist.
         meta["ownerReferences"] = [{"apiVersion": "v1", "kind": "ConfigMap", "name": owner["metadata"]["name"],
@@ -32,7 +38,7 @@ def _names(objs: list[dict]) -> list[str]:
 def test_adds_updates_and_deletes_reach_every_subscriber(api: client.ApiClient, core: client.CoreV1Api,
                                                           namespace: str) -> None:
     call(core.create_namespaced_config_map, namespace, _config_map("before", {"v": "0"}))
-    informer = SharedInformer(api, CONFIG_MAPS, namespace)
+    informer = SharedInformer(api, CONFIG_MAPS, namespace, label_selector=OURS_SELECTOR)
     first, second = Recorder(), Recorder()
     for recorder in (first, second):
         informer.add_event_handler(on_add=recorder.on_add, on_update=recorder.on_update,
@@ -125,7 +131,7 @@ def test_a_late_subscriber_is_told_of_cached_objects_as_adds(api: client.ApiClie
                                                              namespace: str) -> None:
     call(core.create_namespaced_config_map, namespace, _config_map("x"))
     call(core.create_namespaced_config_map, namespace, _config_map("y"))
-    informer = SharedInformer(api, CONFIG_MAPS, namespace)
+    informer = SharedInformer(api, CONFIG_MAPS, namespace, label_selector=OURS_SELECTOR)
     informer.start()
     try:
         assert informer.wait_for_sync(5)
