@@ -12,9 +12,13 @@ from pathlib import Path
 
 import pki
 from local_cluster.apiserver.server import APIServer
+from local_cluster.controllers.base import InProcessController
 from local_cluster.controllers.garbage_collector import GarbageCollector
 from local_cluster.controllers.namespaces import NamespaceController
+from local_cluster.controllers.root_ca import RootCAPublisher
+from local_cluster.controllers.service_accounts import ServiceAccountsController
 from local_cluster.kubeconfig import write_kubeconfig
+from local_cluster.kubelet.kubelet_auth import APISERVER_CLIENT_NAME
 from local_cluster.storage.etcd_process import EtcdProcess
 from local_cluster.storage.etcd_store import EtcdStore
 
@@ -31,7 +35,7 @@ class ControlPlane:
         self.etcd = EtcdProcess(self.state_dir / "etcd")
         self.store: EtcdStore | None = None
         self.apiserver: APIServer | None = None
-        self._controllers: list[GarbageCollector | NamespaceController] = []
+        self._controllers: list[InProcessController] = []
 
     @property
     def kubeconfig(self) -> Path:
@@ -48,12 +52,13 @@ class ControlPlane:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         ca = self.ca()
         _load_or_issue(self.pki_dir, ca)
+        kubelet_client = _load_or_issue_kubelet_client(self.pki_dir, ca)
         token = _load_or_create_token(self.state_dir / "token")
         await self.etcd.start()
         self.store = EtcdStore(self.etcd.endpoint)
         port = self._requested_port or _previous_port(self.state_dir / "apiserver.port")
         self.apiserver = APIServer(self.store, token, port=port, tls_cert=self.pki_dir / "apiserver.crt",
-                                   tls_key=self.pki_dir / "apiserver.key")
+                                   tls_key=self.pki_dir / "apiserver.key", kubelet_client_cert=kubelet_client)
         try:
             await self.apiserver.start()
         except OSError:
@@ -62,7 +67,9 @@ class ControlPlane:
             await self.apiserver.start()
         (self.state_dir / "apiserver.port").write_text(str(self.apiserver.port))
         write_kubeconfig(self.kubeconfig, self.apiserver.url, token, ca.cert_pem)
-        self._controllers = [GarbageCollector(self.apiserver), NamespaceController(self.apiserver)]
+        self._controllers = [GarbageCollector(self.apiserver), NamespaceController(self.apiserver),
+                             ServiceAccountsController(self.apiserver),
+                             RootCAPublisher(self.apiserver, ca.cert_pem.decode())]
         for controller in self._controllers:
             await controller.start()
 
@@ -93,6 +100,15 @@ def _load_or_issue(directory: Path, ca: pki.KeyPair) -> pki.KeyPair:
         serving = pki.issue(ca, "kube-apiserver", dns_names=SERVER_NAMES, ips=("127.0.0.1",))
         pki.save(serving, directory, "apiserver")
     return serving
+
+
+def _load_or_issue_kubelet_client(directory: Path, ca: pki.KeyPair) -> tuple[Path, Path]:
+    """The certificate the API server presents to kubelets (pods/log); kubelets trust
+    the cluster CA for their callers and authorize this name only."""
+    stem = "apiserver-kubelet-client"
+    if pki.load(directory, stem) is None:
+        pki.save(pki.issue(ca, APISERVER_CLIENT_NAME, server=False, client=True), directory, stem)
+    return directory / f"{stem}.crt", directory / f"{stem}.key"
 
 
 def _load_or_create_token(path: Path) -> str:

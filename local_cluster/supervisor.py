@@ -95,7 +95,9 @@ def _wait_nodes_ready(api: client.ApiClient, count: int, timeout: float) -> None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         nodes = core.list_node().items
-        ready = [n for n in nodes if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
+        # A node is listed between its registration and its kubelet's first status report.
+        ready = [n for n in nodes if any(c.type == "Ready" and c.status == "True"
+                                         for c in (n.status.conditions if n.status else None) or [])]
         if len(ready) >= count:
             return
         time.sleep(0.2)

@@ -49,6 +49,10 @@ def resource_list(registry: Registry, group_name: str, version_name: str) -> Obj
         if info.has_status:
             resources.append({"name": f"{info.plural}/status", "singularName": "", "namespaced": info.namespaced,
                               "kind": info.kind, "verbs": ["get", "patch", "update"]})
+        if info.group == "" and info.kind == "Pod":
+            # Served by the API server from the pod's kubelet (server.pod_log).
+            resources.append({"name": "pods/log", "singularName": "", "namespaced": True, "kind": "Pod",
+                              "verbs": ["get"]})
         if info.scale is not None:
             resources.append({"name": f"{info.plural}/scale", "singularName": "", "namespaced": info.namespaced,
                               "group": "autoscaling", "version": "v1", "kind": "Scale",

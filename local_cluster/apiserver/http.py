@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import random
@@ -66,8 +67,7 @@ class Handlers:
             return error_response(errors.internal(f"{type(error).__name__}: {error}"))
 
     def _authenticate(self, request: web.Request) -> None:
-        header = request.headers.get("Authorization", "")
-        if header != f"Bearer {self.server.token}":
+        if not bearer_token_matches(request.headers.get("Authorization", ""), self.server.token):
             raise errors.unauthorized()
 
     # --- non-resource paths -------------------------------------------------------------
@@ -146,6 +146,8 @@ class Handlers:
                 return await self._list(request, resource, info)
             if info.subresource == "scale":
                 return json_response(await objects.get_scale(resource, info.namespace, info.name))
+            if info.subresource == "log" and resource.kind == "Pod":
+                return await self.server.pod_log(request, info.namespace, info.name)
             obj = await objects.get(resource, info.namespace, info.name)
             return self._object_response(request, resource, obj)
         if method == "POST":
@@ -198,7 +200,7 @@ class Handlers:
         if subresource in resource.subresources():
             return True
         return resource.group == "" and (resource.kind, subresource) in {
-            ("Pod", "binding"), ("Pod", "eviction"), ("Namespace", "finalize")}
+            ("Pod", "binding"), ("Pod", "eviction"), ("Pod", "log"), ("Namespace", "finalize")}
 
     def _object_response(self, request: web.Request, resource: ResourceInfo, obj: Obj) -> web.Response:
         if tables.wants_table(request.headers.get("Accept", "")):
@@ -319,3 +321,13 @@ async def _delete_options(request: web.Request) -> Obj:
     if grace is not None and (not isinstance(grace, int) or isinstance(grace, bool)):
         raise errors.bad_request("DeleteOptions.gracePeriodSeconds must be an integer")
     return options
+
+
+def bearer_token_matches(header: str, token: str) -> bool:
+    """The auth scheme is case-insensitive (RFC 7235): in-cluster clients such as the Python
+    client's load_incluster_config send "bearer <token>", and kube-apiserver accepts that."""
+    scheme, _, credentials = header.strip().partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() != "bearer" or not credentials:
+        return False
+    return hmac.compare_digest(credentials.encode(), token.encode())

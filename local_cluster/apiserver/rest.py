@@ -19,6 +19,7 @@ from local_cluster.apiserver.context import RequestContext
 from local_cluster.apiserver.meta import generated_name, later, metadata, name_of, now, parse_resource_version
 from local_cluster.apiserver.resources import ResourceInfo
 from local_cluster.apiserver.selectors import FieldSelector, LabelSelector
+from local_cluster.apiserver.service_accounts import ServiceAccountAdmission
 from local_cluster.storage.interface import Compacted, KeyExists, KeyNotFound, KeyValue, RevisionConflict, Store
 
 Obj = dict[str, Any]
@@ -44,9 +45,11 @@ async def _attempts() -> AsyncIterator[int]:
 
 
 class Objects:
-    def __init__(self, store: Store, admission: Admission) -> None:
+    def __init__(self, store: Store, admission: Admission,
+                 service_accounts: ServiceAccountAdmission | None = None) -> None:
         self.store = store
         self.admission = admission
+        self.service_accounts = service_accounts
         self.hooks: list[ChangeHook] = []
 
     async def _changed(self, info: ResourceInfo, after: Obj | None, before: Obj | None) -> None:
@@ -123,6 +126,9 @@ class Objects:
     async def _create_once(self, info: ResourceInfo, namespace: str, obj: Obj, ctx: RequestContext) -> Obj:
         if info.group == "" and info.kind == "PersistentVolumeClaim":
             await self._default_storage_class(obj)
+        if info.group == "" and info.kind == "Pod" and self.service_accounts is not None:
+            # Built-in admission runs before the webhooks, so they see the pod as it will run.
+            await self.service_accounts.admit_pod(namespace, obj)
         obj = await self.admission.mutate("CREATE", info, namespace, obj, None, ctx)
         strategy.prepare_create(info, obj, namespace)
         obj = self._validated(info, obj, ctx)

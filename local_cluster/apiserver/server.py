@@ -16,10 +16,13 @@ from local_cluster.apiserver.aggregation import Aggregator, available_status
 from local_cluster.apiserver.builtin import builtin_resources
 from local_cluster.apiserver.context import RequestContext
 from local_cluster.apiserver.http import MAX_BODY, Handlers
+from local_cluster.apiserver.kubelet_client import KubeletClient
 from local_cluster.apiserver.meta import now
 from local_cluster.apiserver.patch import MERGE
+from local_cluster.apiserver.pod_logs import assigned_node, kubelet_endpoint, log_container, log_options
 from local_cluster.apiserver.resources import Registry, ResourceInfo
 from local_cluster.apiserver.rest import Objects
+from local_cluster.apiserver.service_accounts import ServiceAccountAdmission, store_lookup
 from local_cluster.apiserver.services import ServiceResolver
 from local_cluster.storage.interface import Store
 
@@ -35,7 +38,8 @@ _APISERVICES = ("apiregistration.k8s.io", "apiservices")
 
 class APIServer:
     def __init__(self, store: Store, token: str, *, host: str = "127.0.0.1", port: int = 0,
-                 tls_cert: Path | None = None, tls_key: Path | None = None) -> None:
+                 tls_cert: Path | None = None, tls_key: Path | None = None,
+                 kubelet_client_cert: tuple[Path, Path] | None = None) -> None:
         self.store = store
         self.token = token
         self.host = host
@@ -47,8 +51,10 @@ class APIServer:
         self.resolver = ServiceResolver(store)
         self.admission = Admission(self.resolver, self._namespace_labels)
         self.aggregator = Aggregator(self.resolver)
-        self.objects = Objects(store, self.admission)
+        accounts = ServiceAccountAdmission(store_lookup(store, self.resource("", "v1", "serviceaccounts")))
+        self.objects = Objects(store, self.admission, accounts)
         self.objects.hooks.append(self._on_change)
+        self.kubelets = KubeletClient(kubelet_client_cert)
         self._runner: web.AppRunner | None = None
 
     @property
@@ -92,6 +98,7 @@ class APIServer:
             self._runner = None
         await self.admission.close()
         await self.aggregator.close()
+        await self.kubelets.close()
 
     # --- dynamic configuration: CRDs, webhooks, API services ---------------------------
 
@@ -205,3 +212,13 @@ class APIServer:
         options = (eviction or {}).get("deleteOptions") if isinstance(eviction, dict) else None
         await self.objects.delete(pods, namespace, name, options, ctx)
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+
+    async def pod_log(self, request: web.Request, namespace: str, name: str) -> web.StreamResponse:
+        """GET pods/{name}/log: checked here, then streamed from the kubelet of the pod's node."""
+        options = log_options(request.query, name)
+        pod = await self.objects.get(self.resource("", "v1", "pods"), namespace, name)
+        container = log_container(pod, options.container)
+        node = await self.objects.get(self.resource("", "v1", "nodes"), "", assigned_node(pod))
+        host, port = kubelet_endpoint(node)
+        return await self.kubelets.stream_logs(request, host, port, namespace, name, container,
+                                               options.kubelet_query())

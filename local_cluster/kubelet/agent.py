@@ -5,7 +5,8 @@ Threads, each with one job: the heartbeat (node status and lease), the pod watch
 (fills the cache and queues work), the sync worker (hands pods to the runtime and
 completes deletions) and the status writer (patches pods/status as the runtime
 reports). Nothing here is needed across a restart: the runtime keeps its pods on
-disk and the API keeps the rest.
+disk and the API keeps the rest. Beside them, the kubelet's HTTPS server (log_server)
+serves container logs to the API server.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from urllib.parse import urlparse
 from kubernetes import client, watch
 
 from local_cluster.kubelet import node_status
+from local_cluster.kubelet.container_logs import ContainerLogs
+from local_cluster.kubelet.kubelet_auth import server_context, serving_certificate
+from local_cluster.kubelet.log_server import KUBELET_PORT, KubeletServer
 from local_cluster.kubelet.pod_sources import ClaimVolume, PodSources, pod_references
 from local_cluster.kubelet.runtime import NodeConfig, PodRuntime
 
@@ -33,7 +37,7 @@ WATCH_TIMEOUT_SECONDS = 60
 
 
 class KubeletAgent:
-    def __init__(self, api: client.ApiClient, config: NodeConfig) -> None:
+    def __init__(self, api: client.ApiClient, config: NodeConfig, port: int = KUBELET_PORT) -> None:
         self._api = api
         self._core = client.CoreV1Api(api)
         self._config = config
@@ -47,12 +51,20 @@ class KubeletAgent:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._ready_since: str | None = None
+        self._server = self._kubelet_server(port)
 
     # --- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
-        node_status.register(self._core, self._node, self._config.effective_host_ip)
-        self._heartbeat_once(ready=True)
+        if self._server is not None:
+            self._server.start()  # first: the Node reports the port it bound
+        try:
+            node_status.register(self._core, self._node, self._config.effective_host_ip)
+            self._heartbeat_once(ready=True)
+        except BaseException:
+            if self._server is not None:
+                self._server.stop()
+            raise
         adopted = set(self._runtime.recover())
         pods = self._core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={self._node}")
         with self._pods_lock:
@@ -76,15 +88,42 @@ class KubeletAgent:
             self._flush_statuses(timeout=10.0)
             try:
                 node_status.report(self._core, self._node, self._config.effective_host_ip, False,
-                                   "KubeletNotReady", "kubelet is shut down", None)
+                                   "KubeletNotReady", "kubelet is shut down", None, self.port)
             except client.ApiException as error:
                 log.warning("could not mark the node NotReady: %s", error.reason)
         self._stop.set()
+        if self._server is not None:
+            self._server.stop()
         with self._status_ready:
             self._status_ready.notify_all()
         for thread in self._threads:
             thread.join(5)
         self._runtime.close()
+
+    # --- the kubelet's server ---------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The port of the kubelet's server; 0 when it does not serve."""
+        return self._server.port if self._server is not None else 0
+
+    def _kubelet_server(self, port: int) -> KubeletServer | None:
+        client_ca = self._api.configuration.ssl_ca_cert
+        if not client_ca:
+            log.warning("the kubeconfig names no CA to authenticate the API server with: not serving logs")
+            return None
+        host_ip = self._config.effective_host_ip
+        cert, key = serving_certificate(self._config.root / "pki", self._node, host_ip)
+        logs = ContainerLogs(self._runtime, self.find_pod)
+        return KubeletServer(host_ip, port, server_context(cert, key, client_ca), logs.routes())
+
+    def find_pod(self, namespace: str, name: str) -> str | None:
+        """The uid of the pod of that name this node runs; a pod being replaced under the
+        same name gives way to its successor."""
+        with self._pods_lock:
+            found = [(bool(p["metadata"].get("deletionTimestamp")), uid) for uid, p in self._pods.items()
+                     if p["metadata"].get("namespace") == namespace and p["metadata"].get("name") == name]
+        return min(found)[1] if found else None
 
     # --- heartbeat ------------------------------------------------------------------------
 
@@ -94,7 +133,7 @@ class KubeletAgent:
         # The lease first: whoever sees the node Ready also finds its heartbeat.
         node_status.renew_lease(client.CoordinationV1Api(self._api), self._node)
         node_status.report(self._core, self._node, self._config.effective_host_ip, ready, "KubeletReady",
-                           "kubelet is posting ready status", self._ready_since)
+                           "kubelet is posting ready status", self._ready_since, self.port)
 
     def _heartbeat_loop(self) -> None:
         while not self._stop.wait(HEARTBEAT_SECONDS):

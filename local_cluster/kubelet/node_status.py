@@ -44,7 +44,8 @@ def node_object(name: str, host_ip: str, labels: dict[str, str] | None = None) -
         "spec": {}}
 
 
-def ready_status(host_ip: str, ready: bool, reason: str, message: str, since: str | None = None) -> Obj:
+def ready_status(host_ip: str, ready: bool, reason: str, message: str, since: str | None = None,
+                 kubelet_port: int = 0) -> Obj:
     now = _now()
     uname = platform.uname()
     return {
@@ -61,7 +62,8 @@ def ready_status(host_ip: str, ready: bool, reason: str, message: str, since: st
                      "operatingSystem": "linux", "architecture": "amd64", "osImage": _os_image(),
                      "kernelVersion": uname.release, "containerRuntimeVersion": "kubevirt-py-process://0.1.0",
                      "machineID": "", "systemUUID": "", "bootID": ""},
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+        # Where the API server reaches this kubelet's server (pods/log); 0: not served.
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": kubelet_port}},
     }
 
 
@@ -84,8 +86,8 @@ def register(core: client.CoreV1Api, name: str, host_ip: str) -> None:
 
 
 def report(core: client.CoreV1Api, name: str, host_ip: str, ready: bool, reason: str, message: str,
-           since: str | None) -> None:
-    core.patch_node_status(name, {"status": ready_status(host_ip, ready, reason, message, since)})
+           since: str | None, kubelet_port: int = 0) -> None:
+    core.patch_node_status(name, {"status": ready_status(host_ip, ready, reason, message, since, kubelet_port)})
 
 
 def renew_lease(coordination: client.CoordinationV1Api, name: str) -> None:

@@ -20,9 +20,32 @@ class ProbeView:
     started: bool | None = None
 
 
+_ID_SCHEME = "process://"
+
+
 def container_id(uid: str, record: ContainerRecord) -> str:
     attempt = record.run.attempt if record.run else max(0, record.runs_started - 1)
-    return f"process://{uid}-{record.name}-{attempt}"
+    return run_id(uid, record.name, attempt)
+
+
+def previous_container_id(uid: str, record: ContainerRecord) -> str:
+    """The ID of the run lastState describes: the one before the current run, or,
+    between runs (back-off), the one that just exited."""
+    attempt = record.run.attempt - 1 if record.run else record.runs_started - 1
+    return run_id(uid, record.name, max(0, attempt))
+
+
+def run_id(uid: str, name: str, attempt: int) -> str:
+    # The attempt is the last segment: it names the run's log file (pod_dir.log_file).
+    return f"{_ID_SCHEME}{uid}-{name}-{attempt}"
+
+
+def attempt_of(cid: str) -> int | None:
+    """The run number a container ID of this runtime names; None for anything else."""
+    if not cid.startswith(_ID_SCHEME):
+        return None
+    tail = cid.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else None
 
 
 def _terminated(exit_record: dict[str, Any], cid: str) -> dict[str, Any]:
@@ -70,7 +93,8 @@ def container_status(record: ContainerRecord, uid: str, probes: ProbeView) -> di
         "started": started,
         "restartCount": record.restart_count,
         "state": _state(record, uid),
-        "lastState": {"terminated": _terminated(record.last_exit, cid)} if record.last_exit else {},
+        "lastState": {"terminated": _terminated(record.last_exit, previous_container_id(uid, record))}
+        if record.last_exit else {},
     }
     if run is not None:
         status["containerID"] = cid

@@ -4,40 +4,16 @@ reported, graceful deletion, and pods surviving a kubelet killed with SIGKILL.""
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from kubernetes import client
 
+from tests.local_cluster.kubelet_process import Kubelet, node_ready
 from tests.wait import eventually
 
 IMAGE = "kubevirt-py/virtctl:latest"  # our own entry points need no image store
-
-
-class Kubelet:
-    def __init__(self, kubeconfig: Path, root: Path, name: str = "node01", index: int = 1) -> None:
-        self._args = [sys.executable, "-m", "local_cluster.kubelet", "--kubeconfig", str(kubeconfig),
-                      "--node-name", name, "--node-index", str(index), "--root", str(root)]
-        self._log = open(root.parent / f"{name}.log", "ab")
-        self.process = self.spawn()
-
-    def spawn(self) -> subprocess.Popen:
-        self.process = subprocess.Popen(self._args, stdout=self._log, stderr=subprocess.STDOUT,
-                                        cwd=Path(__file__).resolve().parents[2])
-        return self.process
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
 
 
 @pytest.fixture(scope="module")
@@ -46,23 +22,14 @@ def kubelet(control_plane) -> Iterator[Kubelet]:
     root.mkdir(parents=True, exist_ok=True)
     agent = Kubelet(control_plane.kubeconfig, root)
     yield agent
-    agent.stop()
+    agent.close()
 
 
 @pytest.fixture(scope="module")
 def core(control_plane, kubelet) -> client.CoreV1Api:
     api = client.CoreV1Api(control_plane.api_client())
-    eventually(lambda: _ready(api, "node01"), timeout=20)
+    eventually(lambda: node_ready(api, "node01"), timeout=20)
     return api
-
-
-def _ready(core: client.CoreV1Api, node: str) -> bool:
-    try:
-        status = core.read_node(node).status
-    except client.ApiException:
-        return False
-    conditions = (status.conditions if status else None) or []  # registered, not yet reported
-    return any(c.type == "Ready" and c.status == "True" for c in conditions)
 
 
 def _pod(name: str, command: str, restart: str = "Always") -> dict:
@@ -121,7 +88,7 @@ def test_pods_survive_a_killed_kubelet(core, kubelet) -> None:
     kubelet.stop(signal.SIGKILL)
     kubelet.spawn()
     time.sleep(1.0)
-    eventually(lambda: _ready(core, "node01"), timeout=20)
+    eventually(lambda: node_ready(core, "node01"), timeout=20)
     after = eventually(lambda: core.read_namespaced_pod("runs", "default").status.container_statuses[0], timeout=10)
     assert after.restart_count == before.restart_count == 0
     assert after.state.running.started_at == before.state.running.started_at
