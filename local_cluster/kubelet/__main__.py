@@ -16,6 +16,7 @@ from pathlib import Path
 
 from kube_client.config import load_api_client
 from local_cluster.kubelet.agent import KubeletAgent
+from local_cluster.kubelet.log_server import KUBELET_PORT
 from local_cluster.kubelet.runtime import NodeConfig
 
 # build.sh packages guest images (containerDisks) here.
@@ -30,6 +31,8 @@ def main() -> None:
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--image-store", type=Path, default=DEFAULT_IMAGE_STORE,
                         help="the local OCI image layout images are pulled from")
+    parser.add_argument("--port", type=int, default=KUBELET_PORT,
+                        help="the port of the kubelet's HTTPS server on the node address (0: any free port)")
     args = parser.parse_args()
     if not 1 <= args.node_index <= 254:
         parser.error("--node-index: must be between 1 and 254")
@@ -39,7 +42,8 @@ def main() -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     agent = KubeletAgent(load_api_client(args.kubeconfig),
                          NodeConfig(root=args.root, node_name=args.node_name, node_index=args.node_index,
-                                    image_store=args.image_store))
+                                    image_store=args.image_store, host_root=args.root / "host"),
+                         port=args.port)
     agent.start()
     stop.wait()
     agent.shutdown(stop_pods=True)

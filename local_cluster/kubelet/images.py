@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kubevirt_api.pod_layout import IMAGE_STORE_ENV
 from local_cluster.kubelet.image_ref import InvalidReference, parse_reference
 from local_cluster.kubelet.oci_store import ImageFormatError, ImageNotFound, find_image
 from local_cluster.kubelet.oci_unpack import unpack_image
@@ -100,18 +101,23 @@ class ImageResolver:
 
     def _component(self, ref: str, module: str) -> ResolvedImage:
         venv_bin = os.path.dirname(self.python)
+        env = {
+            "PATH": f"{venv_bin}:{DEFAULT_PATH}",
+            # The checkout is the image: its packages must import whatever the cwd.
+            "PYTHONPATH": str(CHECKOUT_ROOT),
+            # Logs are read while the process runs; block buffering would hide them.
+            "PYTHONUNBUFFERED": "1",
+        }
+        if self.store_dir is not None:
+            # containerDisks come from the node's image store, as a real node pulls
+            # them into its container runtime; the launcher reads them from there.
+            env[IMAGE_STORE_ENV] = str(self.store_dir)
         return ResolvedImage(
             ref=ref,
             image_id=f"kubevirt-py://{CHECKOUT_ROOT}#{module}",
             entrypoint=[self.python, "-m", module],
             cmd=[],
-            env={
-                "PATH": f"{venv_bin}:{DEFAULT_PATH}",
-                # The checkout is the image: its packages must import whatever the cwd.
-                "PYTHONPATH": str(CHECKOUT_ROOT),
-                # Logs are read while the process runs; block buffering would hide them.
-                "PYTHONUNBUFFERED": "1",
-            },
+            env=env,
             working_dir=None,
             rootfs=None,
         )

@@ -63,6 +63,7 @@ from local_cluster.kubelet.sandbox_spec import (
     read_json,
     write_json_atomic,
 )
+from local_cluster.kubelet.host_paths import NodeHostPaths
 from local_cluster.kubelet.volumes import PreparedVolume, VolumeError, prepare_volumes
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ StatusCallback = Callable[[str, dict[str, Any]], None]
 class WorkerSettings:
     node_name: str
     images: ImageResolver
+    host_paths: NodeHostPaths = NodeHostPaths()
     backoff: BackoffPolicy = BackoffPolicy()
     python: str = sys.executable
     poll_interval: float = 0.1
@@ -431,7 +433,7 @@ class PodWorker:
         if self._volumes is None:
             return
         try:
-            self._volumes = prepare_volumes(pod, self.pod_dir.path, sources, self._addresses())
+            self._volumes = prepare_volumes(pod, self.pod_dir.path, sources, self._addresses(), self._settings.host_paths)
         except VolumeError as exc:
             log.warning("pod %s: refreshing volumes failed: %s", self.uid, exc)
 
@@ -453,7 +455,7 @@ class PodWorker:
             return
         if self._volumes is None:
             try:
-                self._volumes = prepare_volumes(pod, self.pod_dir.path, sources, self._addresses())
+                self._volumes = prepare_volumes(pod, self.pod_dir.path, sources, self._addresses(), self._settings.host_paths)
             except VolumeError as exc:
                 self._wait(record, WAITING_CREATING, str(exc), now + settings.retry_interval)
                 return

@@ -32,8 +32,10 @@ from local_cluster.kubelet.backoff import BackoffPolicy
 from local_cluster.kubelet.images import ImageResolver
 from local_cluster.kubelet.ip_allocator import LoopbackIPAllocator, node_host_ip
 from local_cluster.kubelet.paths import pod_uid
+from local_cluster.kubelet.log_selection import LogUnavailable, select_run
 from local_cluster.kubelet.pod_dir import PodDir
 from local_cluster.kubelet.pod_sources import PodSources
+from local_cluster.kubelet.host_paths import NodeHostPaths
 from local_cluster.kubelet.pod_worker import PodWorker, StatusCallback, WorkerSettings, pod_uid_of
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,9 @@ class NodeConfig:
     image_store: Path | None = None
     # Where unpacked images are cached; default <root>/images.
     image_cache: Path | None = None
+    # Where this node keeps its copy of node-private host paths (/var/run/kubevirt...);
+    # None: they are the machine's own, for a node alone on its machine.
+    host_root: Path | None = None
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
     python: str = sys.executable
     poll_interval: float = 0.1
@@ -77,6 +82,7 @@ class PodRuntime:
         self._settings = WorkerSettings(
             node_name=config.node_name,
             images=ImageResolver(config.image_store, config.image_cache or config.root / "images", config.python),
+            host_paths=NodeHostPaths(config.host_root),
             backoff=config.backoff,
             python=config.python,
             poll_interval=config.poll_interval,
@@ -152,12 +158,12 @@ class PodRuntime:
         status = self.status(uid)
         if status is None:
             return None
-        for entry in status.get("initContainerStatuses", []) + status.get("containerStatuses", []):
-            if entry["name"] == container:
-                attempt = entry["restartCount"] - (1 if previous else 0)
-                path = PodDir.under(self.config.root, uid).log_file(container, attempt) if attempt >= 0 else None
-                return path if path is not None and path.exists() else None
-        return None
+        try:
+            run = select_run(status, uid, container, previous)
+        except LogUnavailable:
+            return None
+        path = PodDir.under(self.config.root, uid).log_file(container, run.attempt)
+        return path if path.exists() else None
 
     def recover(self) -> list[str]:
         """Adopt every pod a previous kubelet process left in the state directory.

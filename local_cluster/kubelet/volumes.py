@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from local_cluster.kubelet.downward import DownwardError, PodAddresses, pod_field, resource_field
+from local_cluster.kubelet.host_paths import NodeHostPaths
 from local_cluster.kubelet.object_data import ObjectDataError, config_map_data, secret_data
 from local_cluster.kubelet.paths import UnsafePath, dns_label
 from local_cluster.kubelet.pod_sources import PodSources
@@ -44,12 +45,14 @@ class _Context:
     volumes_dir: Path
     sources: PodSources
     addresses: PodAddresses
+    host_paths: NodeHostPaths
 
 
 def prepare_volumes(
-    pod: dict[str, Any], pod_dir: Path, sources: PodSources, addresses: PodAddresses
+    pod: dict[str, Any], pod_dir: Path, sources: PodSources, addresses: PodAddresses,
+    host_paths: NodeHostPaths = NodeHostPaths(),
 ) -> dict[str, PreparedVolume]:
-    context = _Context(pod, pod_dir / "volumes", sources, addresses)
+    context = _Context(pod, pod_dir / "volumes", sources, addresses, host_paths)
     prepared: dict[str, PreparedVolume] = {}
     for volume in (pod.get("spec") or {}).get("volumes") or []:
         try:
@@ -99,7 +102,7 @@ def _host_path(context: _Context, name: str, source: dict[str, Any]) -> Prepared
     raw = source.get("path")
     if not isinstance(raw, str) or not raw.startswith("/"):
         raise VolumeError(f"volume {name!r}: hostPath path {raw!r} must be absolute")
-    path = Path(raw)
+    path = context.host_paths.resolve(raw)
     kind = source.get("type") or ""
     if kind == "DirectoryOrCreate":
         path.mkdir(mode=0o755, parents=True, exist_ok=True)

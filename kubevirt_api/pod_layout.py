@@ -1,0 +1,29 @@
+"""Paths that the launcher pod, virt-handler and the launcher agree on, as upstream lays
+them out: the handler's socket directory shared with every launcher on its node, and
+the launcher's private area where claims are mounted per volume."""
+
+from __future__ import annotations
+
+SOCKETS_DIR = "/var/run/kubevirt/sockets"        # host dir shared with virt-handler
+NOTIFY_SOCKET = f"{SOCKETS_DIR}/notify.sock"      # the handler's end of the Notify stream
+PRIVATE_DIR = "/var/run/kubevirt-private"         # the launcher's own working area
+DISKS_DIR = f"{PRIVATE_DIR}/vmi-disks"            # Filesystem claims, one directory per volume
+BLOCK_DEVICES_DIR = "/dev"                         # Block claims, one device per volume
+
+# Set by the kubelet for our component images: the node's OCI layout of containerDisks.
+IMAGE_STORE_ENV = "KUBEVIRT_PY_IMAGE_STORE"
+
+# On a VMI: run its launcher on libvirt's test driver ("test") instead of QEMU.
+HYPERVISOR_ANNOTATION = "kubevirt-py.io/hypervisor"
+
+
+def launcher_socket(uid: str, sockets_dir: str = SOCKETS_DIR) -> str:
+    return f"{sockets_dir}/{uid}/launcher.sock"
+
+
+def claim_mount(volume_name: str) -> str:
+    return f"{DISKS_DIR}/{volume_name}"
+
+
+def claim_device(volume_name: str) -> str:
+    return f"{BLOCK_DEVICES_DIR}/{volume_name}"
