@@ -11,13 +11,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
 
+from kubevirt_api.pod_layout import IMAGE_STORE_ENV
 from virt_launcher.emulation import domain_type
 from virt_launcher.launcher import Launcher, LauncherConfig
 from virt_launcher.storage_context import disk_preparer, load_context
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -28,20 +35,26 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--work-dir", type=Path, required=True)
     parser.add_argument("--cmd-socket", type=Path, required=True)
     parser.add_argument("--notify-socket", type=Path, default=None)
-    parser.add_argument("--image-store", type=Path, default=None, help="OCI image layout of containerDisks")
+    parser.add_argument("--image-store", type=Path, default=_env_path(IMAGE_STORE_ENV),
+                        help=f"OCI image layout of containerDisks (default: ${IMAGE_STORE_ENV})")
     parser.add_argument("--context", type=Path, default=None,
                         help="JSON: claims, configMaps, secrets and hostDisk bases of this VMI's pod")
     parser.add_argument("--emulation", choices=("auto", "kvm", "tcg"), default="auto")
+    parser.add_argument("--hypervisor", choices=("libvirt", "test"), default="libvirt",
+                        help="test: libvirt's hypervisor-free test driver, for control-plane scale tests")
     return parser.parse_args(argv)
 
 
 async def _run(args: argparse.Namespace) -> int:
-    emulation = {"kvm": "kvm", "tcg": "qemu"}.get(args.emulation) or domain_type()
+    # The test driver runs nothing, so there is nothing to probe.
+    emulation = "qemu" if args.hypervisor == "test" else {"kvm": "kvm", "tcg": "qemu"}.get(args.emulation) \
+        or domain_type()
     context = load_context(args.context, args.image_store, args.work_dir)
     launcher = Launcher(LauncherConfig(namespace=args.namespace, name=args.name, uid=args.uid,
                                        work_dir=args.work_dir, cmd_socket=args.cmd_socket,
                                        notify_socket=args.notify_socket, domain_type=emulation,
-                                       image_store=args.image_store),
+                                       image_store=args.image_store, hypervisor=args.hypervisor,
+                                       pod_ip=os.environ.get("POD_IP") or None),
                         disk_preparer(args.work_dir, context))
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

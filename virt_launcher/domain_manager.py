@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import xml.etree.ElementTree as ET
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -149,6 +150,7 @@ class DomainManager:
         state, reason = describe(*domain.state())
         meta = (self._vmi or {}).get("metadata") or {}
         return {"metadata": {"name": meta.get("name"), "namespace": meta.get("namespace"), "uid": meta.get("uid")},
+                "spec": {"interfaces": _interfaces(domain)},
                 "status": {"status": state, "reason": reason}}
 
     def stats(self) -> Obj:
@@ -163,3 +165,18 @@ class DomainManager:
                 pass
             stats["vcpu"] = [{"id": i, "time_ns": v[2]} for i, v in enumerate(domain.vcpus()[0])]
         return stats
+
+
+def _interfaces(domain: libvirt.virDomain) -> list[Obj]:
+    """The guest's NICs as libvirt set them up: the VMI's name (from the alias) and MAC."""
+    try:
+        root = ET.fromstring(domain.XMLDesc(0))
+    except (libvirt.libvirtError, ET.ParseError):
+        return []
+    found: list[Obj] = []
+    for element in root.iterfind("devices/interface"):
+        alias = element.find("alias")
+        mac = element.find("mac")
+        name = alias.get("name", "") if alias is not None else ""
+        found.append({"name": name.removeprefix("ua-"), "mac": mac.get("address", "") if mac is not None else ""})
+    return found

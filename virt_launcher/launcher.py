@@ -28,6 +28,7 @@ from virt_launcher import events
 from virt_launcher.cmd_server import SUPPORTED_CMD_VERSIONS, CmdServicer
 from virt_launcher.domain_manager import DomainManager, PrepareDisks
 from virt_launcher.libvirtd import Libvirtd
+from virt_launcher.test_driver import TestDriver
 from virt_launcher.notify_client import DomainNotifier
 
 log = logging.getLogger(__name__)
@@ -45,13 +46,17 @@ class LauncherConfig:
     notify_socket: Path | None
     domain_type: str
     image_store: Path | None = None
+    # "libvirt": our own libvirtd and real QEMU guests; "test": libvirt's test driver.
+    hypervisor: str = "libvirt"
+    pod_ip: str | None = None
 
 
 class Launcher:
     def __init__(self, config: LauncherConfig, prepare_disks: PrepareDisks) -> None:
         self.config = config
         self._prepare_disks = prepare_disks
-        self.libvirtd = Libvirtd(config.work_dir)
+        self.libvirtd: Libvirtd | TestDriver = (
+            TestDriver(config.work_dir) if config.hypervisor == "test" else Libvirtd(config.work_dir))
         self._events: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._stopped = asyncio.Event()
         self._exit_code = 0
@@ -100,6 +105,7 @@ class Launcher:
             except libvirt.libvirtError:
                 pass
             await asyncio.to_thread(self.libvirtd.stop)
+            _remove_socket(config.cmd_socket)
         return self._exit_code
 
     def stop(self, exit_code: int = 0) -> None:
@@ -134,13 +140,26 @@ class Launcher:
             if state in ("Running", "Paused"):
                 self._started = True
             if notifier is not None:
-                domain = {"metadata": {"name": self.config.name, "namespace": self.config.namespace,
-                                       "uid": self.config.uid}, "status": {"status": state, "reason": reason}}
+                domain = await self._domain_report(state, reason)
                 await notifier.send(notify_pb2.DomainEvent(
                     type=notify_pb2.DOMAIN_LIFECYCLE, domain_json=json.dumps(domain).encode(),
                     timestamp_unix_nano=time.time_ns()))
             if state == "Shutoff" and self._started:
                 self.stop(0 if reason in ("Shutdown", "Destroyed") else 1)
+
+    async def _domain_report(self, state: str, reason: str) -> dict[str, Any]:
+        """The domain as of this event: the event's state, and what libvirt shows of the rest."""
+        info = None
+        if self.manager is not None and state != "Crashed":
+            info = await asyncio.to_thread(_quietly_value, self.manager.info)
+        domain: dict[str, Any] = info or {"metadata": {"name": self.config.name, "namespace": self.config.namespace,
+                                                       "uid": self.config.uid}}
+        domain["status"] = {"status": state, "reason": reason}
+        if self.config.pod_ip:
+            # Masquerade: the guest is reached at its pod's address, as upstream reports it.
+            for interface in (domain.get("spec") or {}).get("interfaces") or []:
+                interface["ipAddress"] = self.config.pod_ip
+        return domain
 
     async def _supervise(self) -> None:
         while True:
@@ -158,6 +177,23 @@ class Launcher:
         # Reported as a crash: the handler marks the VMI Failed instead of losing it.
         self._events.put_nowait(("Crashed", "Unknown"))
         asyncio.get_running_loop().call_later(1.0, self.stop, 1)
+
+
+def _remove_socket(path: Path) -> None:
+    """Nobody should find a dead launcher's socket; its per-VMI directory goes too."""
+    path.unlink(missing_ok=True)
+    try:
+        path.parent.rmdir()
+    except OSError:
+        pass  # not empty, or not ours to remove
+
+
+def _quietly_value(call: Any) -> Any:
+    try:
+        return call()
+    except Exception as error:  # libvirt may be going away; the event still goes out
+        log.info("domain report: %s", error)
+        return None
 
 
 def _quietly(call: Any) -> None:

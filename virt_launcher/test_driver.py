@@ -1,0 +1,41 @@
+"""libvirt's hypervisor-free test driver as a launcher's hypervisor.
+
+For scale tests of the control plane: the launcher, its Cmd and Notify traffic and
+every status write are real, but "starting" a domain only flips its state inside
+libvirt's test driver, so hundreds of VMIs fit on a small machine. It has the
+interface of Libvirtd (start, uri, alive, stop) so the launcher does not care.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# A node with room for any guest and no predefined domains (test:///default has one).
+_NODE_XML = """\
+<node>
+  <cpu><nodes>1</nodes><sockets>1</sockets><cores>64</cores><threads>1</threads>
+    <active>64</active><mhz>2000</mhz><model>x86_64</model></cpu>
+  <memory>1073741824</memory>
+</node>
+"""
+
+
+class TestDriver:
+    __test__ = False  # not a pytest class, whatever its name
+
+    def __init__(self, work_dir: Path) -> None:
+        self._node_file = Path(work_dir) / "test-node.xml"
+
+    @property
+    def uri(self) -> str:
+        return f"test://{self._node_file}"
+
+    def start(self) -> None:
+        self._node_file.parent.mkdir(parents=True, exist_ok=True)
+        self._node_file.write_text(_NODE_XML)
+
+    def alive(self) -> bool:
+        return True  # in-process: it lives exactly as long as the launcher
+
+    def stop(self) -> None:
+        self._node_file.unlink(missing_ok=True)
