@@ -15,13 +15,12 @@ from kubernetes.utils import parse_quantity
 
 from kubevirt_api import labels
 from kubevirt_api.groups import API_VERSION, VIRTUAL_MACHINE_INSTANCE
+from kubevirt_api.pod_layout import (HYPERVISOR_ANNOTATION, NOTIFY_SOCKET, PRIVATE_DIR, SOCKETS_DIR, claim_device,
+                                     claim_mount, launcher_socket)
 
 Obj = dict[str, Any]
 
 LAUNCHER_IMAGE = "kubevirt-py/virt-launcher:latest"
-SOCKETS_DIR = "/var/run/kubevirt/sockets"       # host dir shared with virt-handler
-PRIVATE_DIR = "/var/run/kubevirt-private"        # the launcher's own working area
-DISKS_DIR = f"{PRIVATE_DIR}/vmi-disks"           # PVCs mounted per volume, as upstream
 EXTRA_GRACE_SECONDS = 15                         # time to power off after the guest's own grace
 
 _MIB = 1024 * 1024
@@ -68,28 +67,56 @@ def _resources(vmi: Obj) -> Obj:
     return resources
 
 
-def _volumes_and_mounts(vmi: Obj) -> tuple[list[Obj], list[Obj]]:
+def _claim_volumes(vmi: Obj) -> tuple[list[Obj], list[Obj], list[Obj]]:
+    """Each claim as upstream lays it out: a Filesystem claim mounted at
+    vmi-disks/<volume>, a Block claim as the device /dev/<volume>."""
+    modes = {s.get("name"): (s.get("persistentVolumeClaimInfo") or {}).get("volumeMode")
+             for s in (vmi.get("status") or {}).get("volumeStatus") or []}
+    volumes: list[Obj] = []
+    mounts: list[Obj] = []
+    devices: list[Obj] = []
+    for volume in vmi["spec"].get("volumes") or []:
+        claim = (volume.get("persistentVolumeClaim")
+                 or (volume.get("ephemeral") or {}).get("persistentVolumeClaim"))
+        if not claim:
+            continue
+        name = f"vol-{volume['name']}"
+        volumes.append({"name": name, "persistentVolumeClaim": {"claimName": claim["claimName"],
+                                                                "readOnly": bool(claim.get("readOnly"))}})
+        if modes.get(volume["name"]) == "Block":
+            devices.append({"name": name, "devicePath": claim_device(volume["name"])})
+        else:
+            mounts.append({"name": name, "mountPath": claim_mount(volume["name"])})
+    return volumes, mounts, devices
+
+
+def _volumes_and_mounts(vmi: Obj) -> tuple[list[Obj], list[Obj], list[Obj]]:
     volumes: list[Obj] = [
         {"name": "sockets", "hostPath": {"path": SOCKETS_DIR, "type": "DirectoryOrCreate"}},
         {"name": "private", "emptyDir": {}},
     ]
     mounts: list[Obj] = [{"name": "sockets", "mountPath": SOCKETS_DIR},
                          {"name": "private", "mountPath": PRIVATE_DIR}]
-    for volume in vmi["spec"].get("volumes") or []:
-        claim = (volume.get("persistentVolumeClaim")
-                 or (volume.get("ephemeral") or {}).get("persistentVolumeClaim"))
-        if claim:
-            name = f"vol-{volume['name']}"
-            volumes.append({"name": name, "persistentVolumeClaim": {"claimName": claim["claimName"],
-                                                                    "readOnly": bool(claim.get("readOnly"))}})
-            mounts.append({"name": name, "mountPath": f"{DISKS_DIR}/{volume['name']}"})
-    return volumes, mounts
+    claim_volumes, claim_mounts, devices = _claim_volumes(vmi)
+    return volumes + claim_volumes, mounts + claim_mounts, devices
+
+
+def _launcher_args(vmi: Obj) -> list[str]:
+    meta = vmi["metadata"]
+    uid = meta["uid"]
+    args = ["--namespace", meta["namespace"], "--name", meta["name"], "--uid", uid,
+            "--work-dir", f"{PRIVATE_DIR}/{uid}", "--cmd-socket", launcher_socket(uid),
+            "--notify-socket", NOTIFY_SOCKET]
+    hypervisor = (meta.get("annotations") or {}).get(HYPERVISOR_ANNOTATION)
+    if hypervisor:
+        args += ["--hypervisor", hypervisor]
+    return args
 
 
 def launcher_pod(vmi: Obj, image: str = LAUNCHER_IMAGE) -> Obj:
     meta = vmi["metadata"]
     spec = vmi["spec"]
-    volumes, mounts = _volumes_and_mounts(vmi)
+    volumes, mounts, devices = _volumes_and_mounts(vmi)
     pod_labels = {k: v for k, v in (meta.get("labels") or {}).items()}
     pod_labels.update({labels.APP_LABEL: labels.VIRT_LAUNCHER, labels.CREATED_BY_LABEL: meta["uid"]})
     node_selector = dict(spec.get("nodeSelector") or {})
@@ -98,14 +125,14 @@ def launcher_pod(vmi: Obj, image: str = LAUNCHER_IMAGE) -> Obj:
     container: Obj = {
         "name": "compute",
         "image": image,
-        "args": ["--namespace", meta["namespace"], "--name", meta["name"], "--uid", uid,
-                 "--work-dir", f"{PRIVATE_DIR}/{uid}",
-                 "--cmd-socket", f"{SOCKETS_DIR}/{uid}/launcher.sock",
-                 "--notify-socket", f"{SOCKETS_DIR}/notify.sock"],
+        "args": _launcher_args(vmi),
         "resources": _resources(vmi),
         "volumeMounts": mounts,
-        "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+        "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
     }
+    if devices:
+        container["volumeDevices"] = devices
     pod: Obj = {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {

@@ -20,11 +20,13 @@ from kube_client.rawapi import MERGE_PATCH, call
 from kubevirt_api import labels
 from kubevirt_api.phases import VMIConditionType, VMIPhase
 from virt_controller.launcher_pod import LAUNCHER_IMAGE, launcher_pod
+from virt_controller.volume_status import MissingClaim, claim_volume_status
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 
 VMIS = Resource("kubevirt.io", "v1", "virtualmachineinstances")
+CLAIM_RETRY_SECONDS = 5.0
 
 
 def _now() -> str:
@@ -33,6 +35,11 @@ def _now() -> str:
 
 def _pod_condition(pod: Obj, kind: str) -> Obj | None:
     return next((c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") == kind), None)
+
+
+def _not_synchronized(reason: str, message: str) -> Obj:
+    return {"type": VMIConditionType.SYNCHRONIZED.value, "status": "False", "reason": reason, "message": message,
+            "lastProbeTime": None, "lastTransitionTime": _now()}
 
 
 def _pod_running(pod: Obj) -> bool:
@@ -66,34 +73,44 @@ class VMIController:
 
     # --- reconcile ------------------------------------------------------------------------
 
-    def reconcile(self, key: str) -> None:
+    def reconcile(self, key: str) -> float | None:
         vmi = self.vmis.get(key)
         if vmi is None:
             self.expectations.delete_expectations(key)
-            return  # its pod goes with it (owner reference)
+            return None  # its pod goes with it (owner reference)
         meta = vmi["metadata"]
         pods = [p for p in self.pods.by_index("owner", meta["uid"])]
         phase = VMIPhase((vmi.get("status") or {}).get("phase", ""))
         if meta.get("deletionTimestamp"):
             self._delete_pods(pods)
-            return
+            return None
         if phase.is_final:
-            return
+            return None
         if not pods:
-            self._without_pod(key, vmi, phase)
-            return
+            return self._without_pod(key, vmi, phase)
         self._with_pod(vmi, phase, pods[0])
+        return None
 
-    def _without_pod(self, key: str, vmi: Obj, phase: VMIPhase) -> None:
+    def _without_pod(self, key: str, vmi: Obj, phase: VMIPhase) -> float | None:
         if phase in (VMIPhase.UNSET, VMIPhase.PENDING):
             if not self.expectations.satisfied(key):
-                return  # the pod we created is on its way into the cache
+                return None  # the pod we created is on its way into the cache
+            try:
+                volume_status = claim_volume_status(self._core, vmi)
+            except MissingClaim as missing:
+                self._set_status(vmi, {"phase": VMIPhase.PENDING.value, "conditions": [_not_synchronized(
+                    "FailedPvcNotFound", str(missing))]}, VMIPhase.PENDING)
+                return CLAIM_RETRY_SECONDS
+            if volume_status:
+                # The launcher reads claim modes and capacities from here: written first.
+                vmi = self._set_status(vmi, {"volumeStatus": volume_status}, phase)
             self._create_pod(key, vmi)
             if phase == VMIPhase.UNSET:
                 self._set_status(vmi, {"phase": VMIPhase.PENDING.value}, VMIPhase.PENDING)
-            return
+            return None
         # The pod went away under a scheduled or running VMI: the guest is gone.
         self._set_status(vmi, {"phase": VMIPhase.FAILED.value, "reason": "PodNotExists"}, VMIPhase.FAILED)
+        return None
 
     def _create_pod(self, key: str, vmi: Obj) -> None:
         self.expectations.expect_creations(key, 1)
@@ -145,15 +162,16 @@ class VMIController:
         call(self._custom.patch_namespaced_custom_object, VMIS.group, VMIS.version, meta["namespace"], VMIS.plural,
              meta["name"], {"metadata": {"labels": {labels.NODE_NAME_LABEL: node}}}, _content_type=MERGE_PATCH)
 
-    def _set_status(self, vmi: Obj, changes: Obj, phase: VMIPhase) -> None:
+    def _set_status(self, vmi: Obj, changes: Obj, phase: VMIPhase) -> Obj:
+        """Returns the VMI as written (or as it was, when nothing changed)."""
         current = vmi.get("status") or {}
-        if all(current.get(k) == v for k, v in changes.items() if k != "conditions") and "conditions" not in changes:
-            return
+        if all(current.get(k) == v for k, v in changes.items()):
+            return vmi
         status = {**current, **changes}
-        if current.get("phase") != phase.value:
+        if phase.value and current.get("phase") != phase.value:
             status["phaseTransitionTimestamps"] = [*(current.get("phaseTransitionTimestamps") or []),
                                                    {"phase": phase.value, "phaseTransitionTimestamp": _now()}]
         meta = vmi["metadata"]
-        call(self._custom.patch_namespaced_custom_object_status, VMIS.group, VMIS.version, meta["namespace"],
-             VMIS.plural, meta["name"], {"metadata": {"resourceVersion": meta["resourceVersion"]},
-                                         "status": status}, _content_type=MERGE_PATCH)
+        return call(self._custom.patch_namespaced_custom_object_status, VMIS.group, VMIS.version, meta["namespace"],
+                    VMIS.plural, meta["name"], {"metadata": {"resourceVersion": meta["resourceVersion"]},
+                                                "status": status}, _content_type=MERGE_PATCH)

@@ -18,6 +18,7 @@ from kubernetes import client
 from grpc_support.server import service, start_server
 from grpc_support.versions import info_service
 from kube_client.daemon import run_until_signalled
+from kubevirt_api.pod_layout import SOCKETS_DIR
 from kubevirt_grpc.nodeservice.v1 import nodeservice_pb2, nodeservice_pb2_grpc
 from pki.cluster_ca import ensure_ca, server_credentials
 from virt_handler.heartbeat import NodeHeartbeat
@@ -25,7 +26,7 @@ from virt_handler.node_service import SUPPORTED_NODESERVICE_VERSIONS, NodeServic
 from virt_handler.vmi_sync import VMISync
 from virt_launcher.emulation import domain_type
 
-DEFAULT_SOCKETS = Path("/var/run/kubevirt/sockets")
+DEFAULT_SOCKETS = Path(SOCKETS_DIR)
 
 
 class VirtHandler:

@@ -49,8 +49,18 @@ def merge_conditions(current: list[Obj], updates: list[Obj]) -> list[Obj]:
     return list(by_type.values())
 
 
-def status_update(vmi: Obj, state: str, reason: str) -> Obj:
-    """The VMI status after its domain reported (state, reason)."""
+def _interfaces(reported: list[Obj]) -> list[Obj]:
+    interfaces = []
+    for nic in reported:
+        entry: Obj = {"name": nic.get("name", ""), "mac": nic.get("mac", ""), "infoSource": "domain"}
+        if nic.get("ipAddress"):
+            entry.update({"ipAddress": nic["ipAddress"], "ipAddresses": [nic["ipAddress"]]})
+        interfaces.append(entry)
+    return interfaces
+
+
+def status_update(vmi: Obj, state: str, reason: str, interfaces: list[Obj] | None = None) -> Obj:
+    """The VMI status after its domain reported (state, reason) and, when known, its NICs."""
     status = dict(vmi.get("status") or {})
     phase = phase_for(state, reason)
     if VMIPhase(status.get("phase", "")).is_final and phase != VMIPhase(status["phase"]):
@@ -70,6 +80,8 @@ def status_update(vmi: Obj, state: str, reason: str) -> Obj:
         transitions = list(status.get("phaseTransitionTimestamps") or [])
         transitions.append({"phase": phase.value, "phaseTransitionTimestamp": _now()})
         status["phaseTransitionTimestamps"] = transitions
+    if interfaces is not None and phase == VMIPhase.RUNNING:
+        status["interfaces"] = _interfaces(interfaces)
     if phase == VMIPhase.FAILED:
         status["reason"] = f"domain {state.lower()} ({reason})"
     return status

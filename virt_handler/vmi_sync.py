@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from kube_client.controller.resource import Resource
 from kube_client.rawapi import MERGE_PATCH, call
 from kubevirt_api import labels
 from kubevirt_api.phases import VMIConditionType, VMIPhase
+from kubevirt_api.pod_layout import launcher_socket
 from kubevirt_grpc.notify.v1 import notify_pb2, notify_pb2_grpc
 from virt_handler.cmd_client import LauncherClient, LauncherError
 from virt_handler.notify_server import SUPPORTED_NOTIFY_VERSIONS, NotifyServicer
@@ -35,12 +37,19 @@ VMIS = Resource("kubevirt.io", "v1", "virtualmachineinstances")
 LAUNCHER_WAIT_SECONDS = 1.0
 
 
+def _status_from(vmi: Obj, domain: Obj) -> Obj:
+    reported = domain.get("status") or {}
+    return status_update(vmi, reported.get("status", "NoState"), reported.get("reason", "Unknown"),
+                         (domain.get("spec") or {}).get("interfaces"))
+
+
 class VMISync:
     def __init__(self, api: client.ApiClient, node_name: str, sockets_dir: Path) -> None:
         self._custom = client.CustomObjectsApi(api)
         self.node_name = node_name
         self.sockets_dir = Path(sockets_dir)
-        self._domains: dict[str, tuple[str, str]] = {}   # VMI key -> last (state, reason) reported
+        self._domains: dict[str, Obj] = {}   # VMI key -> the domain as its launcher last reported it
+        self._uids: dict[str, str] = {}      # VMI key -> uid, to clean up after the VMI is gone
         self._lock = threading.Lock()
         self.vmis = SharedInformer(api, VMIS, label_selector=f"{labels.NODE_NAME_LABEL}={node_name}",
                                    name=f"vmis-{node_name}")
@@ -80,10 +89,9 @@ class VMISync:
     def _domain_event(self, hello: notify_pb2.Hello, event: notify_pb2.DomainEvent) -> None:
         if event.type != notify_pb2.DOMAIN_LIFECYCLE:
             return
-        status = json.loads(event.domain_json).get("status") or {}
         key = f"{hello.vmi_namespace}/{hello.vmi_name}"
         with self._lock:
-            self._domains[key] = (status.get("status", "NoState"), status.get("reason", "Unknown"))
+            self._domains[key] = json.loads(event.domain_json)
         self.controller.enqueue(key)
 
     # --- reconcile ------------------------------------------------------------------------
@@ -93,13 +101,22 @@ class VMISync:
         if vmi is None:
             with self._lock:
                 self._domains.pop(key, None)
+                uid = self._uids.pop(key, None)
+            if uid:
+                self._remove_socket_dir(uid)
             return None
         with self._lock:
+            self._uids[key] = vmi["metadata"]["uid"]
+        with self._lock:
             domain = self._domains.get(key)
-        if domain is not None:
-            self._write_status(vmi, status_update(vmi, *domain))
-            vmi = self.vmis.get(key) or vmi
         phase = VMIPhase((vmi.get("status") or {}).get("phase", ""))
+        if domain is None and phase == VMIPhase.RUNNING:
+            # A restarted handler: the launcher still runs the guest and tells its state.
+            domain = self._ask_launcher(key, vmi)
+        if domain is not None:
+            self._write_status(vmi, _status_from(vmi, domain))
+            vmi = self.vmis.get(key) or vmi
+            phase = VMIPhase((vmi.get("status") or {}).get("phase", ""))
         if vmi["metadata"].get("deletionTimestamp") and phase == VMIPhase.RUNNING:
             return self._launcher_call(vmi, "shutdown")
         if phase == VMIPhase.SCHEDULED and domain is None:
@@ -107,7 +124,35 @@ class VMISync:
         return None
 
     def _socket(self, vmi: Obj) -> Path:
-        return self.sockets_dir / vmi["metadata"]["uid"] / "launcher.sock"
+        return Path(launcher_socket(vmi["metadata"]["uid"], str(self.sockets_dir)))
+
+    def _remove_socket_dir(self, uid: str) -> None:
+        """The VMI is gone and its pod with it: nothing will listen there again."""
+        directory = Path(launcher_socket(uid, str(self.sockets_dir))).parent
+        if directory.parent == self.sockets_dir:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    def _ask_launcher(self, key: str, vmi: Obj) -> Obj | None:
+        socket = self._socket(vmi)
+        if not socket.exists():
+            return None  # its pod is gone; the VMI controller fails the VMI
+
+        async def get_domain() -> Obj | None:
+            launcher = await LauncherClient.connect(socket, timeout=10)
+            try:
+                return await launcher.get_domain()
+            finally:
+                await launcher.close()
+
+        try:
+            domain = self._run(get_domain(), timeout=15)
+        except Exception as error:  # an unreachable launcher changes nothing we know
+            log.warning("VMI %s: launcher not reachable: %s", key, error)
+            return None
+        if domain is not None:
+            with self._lock:
+                self._domains.setdefault(key, domain)
+        return domain
 
     def _launcher_call(self, vmi: Obj, action: str) -> float | None:
         socket = self._socket(vmi)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
 import random
 import socket
 import threading
@@ -52,7 +53,8 @@ def micro_time(moment: datetime | None = None) -> str:
 
 
 def default_identity() -> str:
-    return f"{socket.gethostname()}_{uuid.uuid4()}"
+    # In a pod, the pod's name, as client-go users do: `kubectl get lease` then names the pod.
+    return os.environ.get("POD_NAME") or f"{socket.gethostname()}_{uuid.uuid4()}"
 
 
 class LeaderElector:
