@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-DEFAULT_STATE_DIR = Path(os.environ.get("KUBEVIRT_PY_STATE", Path.home() / ".kubevirt-py" / "local"))
+from local_cluster.state_dir import DEFAULT_STATE_DIR
+
 UP_TIMEOUT = 180.0
 DOWN_TIMEOUT = 120.0
 

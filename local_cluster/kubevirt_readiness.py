@@ -1,0 +1,36 @@
+"""Is kubevirt-py up on a cluster? What the demo and the end-to-end tests wait for:
+every node's handler has labelled its node schedulable, and one virt-controller
+holds the Lease."""
+
+from __future__ import annotations
+
+from kubernetes import client
+
+from kubevirt_api import labels
+
+NAMESPACE = "kubevirt"
+CONTROLLER_LEASE = "virt-controller"
+
+
+def schedulable_nodes(core: client.CoreV1Api) -> list[str]:
+    return sorted(n.metadata.name for n in core.list_node().items
+                  if (n.metadata.labels or {}).get(labels.SCHEDULABLE_NODE_LABEL) == "true")
+
+
+def controller_leader(api: client.ApiClient) -> str | None:
+    try:
+        lease = client.CoordinationV1Api(api).read_namespaced_lease(CONTROLLER_LEASE, NAMESPACE)
+    except client.ApiException:
+        return None
+    return lease.spec.holder_identity or None
+
+
+def missing_components(api: client.ApiClient, nodes: int) -> list[str]:
+    """What is not ready yet, in words; empty when kubevirt-py is up."""
+    missing = []
+    ready = schedulable_nodes(client.CoreV1Api(api))
+    if len(ready) < nodes:
+        missing.append(f"virt-handler ({len(ready)}/{nodes} nodes)")
+    if controller_leader(api) is None:
+        missing.append("virt-controller (no leader)")
+    return missing
