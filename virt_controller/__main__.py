@@ -12,7 +12,7 @@ import sys
 from kube_client.controller import LeaderElector
 from kube_client.daemon import run_until_signalled
 from virt_controller.launcher_pod import LAUNCHER_IMAGE
-from virt_controller.node_controller import NodeController
+from virt_controller.node_controller import HEARTBEAT_TIMEOUT_SECONDS, NodeController
 from virt_controller.replicaset_controller import ReplicaSetController
 from virt_controller.vm_controller import VMController
 from virt_controller.vmi_controller import VMIController
@@ -23,12 +23,13 @@ LEASE_NAME = "virt-controller"
 class VirtController:
     """All controllers of this process, gated by one leader election."""
 
-    def __init__(self, api, namespace: str, launcher_image: str, **lease_timing: float) -> None:
+    def __init__(self, api, namespace: str, launcher_image: str, *,
+                 heartbeat_timeout: float = HEARTBEAT_TIMEOUT_SECONDS, **lease_timing: float) -> None:
         # lease_timing: lease_duration, renew_deadline, retry_period (seconds), for tests.
         self.leader = LeaderElector(api, namespace, LEASE_NAME, **lease_timing)
         self.parts = [VMIController(api, launcher_image=launcher_image, leader=self.leader),
                       VMController(api, leader=self.leader), ReplicaSetController(api, leader=self.leader),
-                      NodeController(api, leader=self.leader)]
+                      NodeController(api, heartbeat_timeout=heartbeat_timeout, leader=self.leader)]
 
     def start(self) -> None:
         self.leader.start()
@@ -46,9 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kubeconfig", default=None)
     parser.add_argument("--namespace", default="kubevirt", help="where the leader-election Lease lives")
     parser.add_argument("--launcher-image", default=LAUNCHER_IMAGE)
+    parser.add_argument("--heartbeat-timeout", type=float, default=HEARTBEAT_TIMEOUT_SECONDS, metavar="SECONDS",
+                        help="a node whose virt-handler has not beaten for this long loses its VMIs")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
-    return run_until_signalled(lambda api: VirtController(api, args.namespace, args.launcher_image),
+    if args.heartbeat_timeout <= 0:
+        parser.error("--heartbeat-timeout: must be a positive number of seconds")
+    return run_until_signalled(lambda api: VirtController(api, args.namespace, args.launcher_image,
+                                                          heartbeat_timeout=args.heartbeat_timeout),
                                args.kubeconfig, args.verbose)
 
 

@@ -21,7 +21,7 @@ from kube_client.daemon import run_until_signalled
 from kubevirt_api.pod_layout import SOCKETS_DIR
 from kubevirt_grpc.nodeservice.v1 import nodeservice_pb2, nodeservice_pb2_grpc
 from pki.cluster_ca import ensure_ca, server_credentials
-from virt_handler.heartbeat import NodeHeartbeat
+from virt_handler.heartbeat import HEARTBEAT_SECONDS, NodeHeartbeat
 from virt_handler.node_service import SUPPORTED_NODESERVICE_VERSIONS, NodeServiceServicer
 from virt_handler.vmi_sync import VMISync
 from virt_launcher.emulation import domain_type
@@ -30,12 +30,13 @@ DEFAULT_SOCKETS = Path(SOCKETS_DIR)
 
 
 class VirtHandler:
-    def __init__(self, api: client.ApiClient, node_name: str, sockets_dir: Path, listen: str) -> None:
+    def __init__(self, api: client.ApiClient, node_name: str, sockets_dir: Path, listen: str,
+                 heartbeat_interval: float = HEARTBEAT_SECONDS) -> None:
         self._api = api
         self.node_name = node_name
         self.emulation = domain_type()
         self.sync = VMISync(api, node_name, sockets_dir)
-        self.heartbeat = NodeHeartbeat(api, node_name, self.emulation)
+        self.heartbeat = NodeHeartbeat(api, node_name, self.emulation, heartbeat_interval)
         self._listen = listen
         self._sockets_dir = sockets_dir
         self._loop = asyncio.new_event_loop()
@@ -79,11 +80,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sockets-dir", type=Path, default=DEFAULT_SOCKETS)
     parser.add_argument("--listen", default=f"{os.environ.get('POD_IP', '127.0.0.1')}:8186",
                         help="host:port of NodeService (mutual TLS)")
+    parser.add_argument("--heartbeat-interval", type=float, default=HEARTBEAT_SECONDS, metavar="SECONDS",
+                        help="how often the node's heartbeat annotation is refreshed")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     if not args.node_name:
         parser.error("--node-name (or NODE_NAME) is required")
-    return run_until_signalled(lambda api: VirtHandler(api, args.node_name, args.sockets_dir, args.listen),
+    if args.heartbeat_interval <= 0:
+        parser.error("--heartbeat-interval: must be a positive number of seconds")
+    return run_until_signalled(lambda api: VirtHandler(api, args.node_name, args.sockets_dir, args.listen,
+                                                       args.heartbeat_interval),
                                args.kubeconfig, args.verbose)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from kubevirt_api.migratability import migratability
 from kubevirt_api.phases import VMIConditionType, VMIPhase
 
 Obj = dict[str, Any]
@@ -68,6 +69,10 @@ def status_update(vmi: Obj, state: str, reason: str, interfaces: list[Obj] | Non
     paused = state == "Paused"
     ready = phase == VMIPhase.RUNNING and not paused
     updates = [_condition(VMIConditionType.READY, ready, "" if ready else "Paused" if paused else "GuestNotRunning")]
+    if phase == VMIPhase.RUNNING:
+        answer = migratability(vmi)
+        updates.append(_condition(VMIConditionType.LIVE_MIGRATABLE, answer.migratable, answer.reason,
+                                  answer.message))
     if paused:
         updates.append(_condition(VMIConditionType.PAUSED, True, "PausedByUser" if reason == "User" else reason,
                                   "VMI was paused by user" if reason == "User" else f"the domain is paused ({reason})"))
