@@ -12,6 +12,7 @@ import sys
 from kube_client.controller import LeaderElector
 from kube_client.daemon import run_until_signalled
 from virt_controller.launcher_pod import LAUNCHER_IMAGE
+from virt_controller.handler_heartbeats import HandlerHeartbeats
 from virt_controller.node_controller import HEARTBEAT_TIMEOUT_SECONDS, NodeController
 from virt_controller.replicaset_controller import ReplicaSetController
 from virt_controller.vm_controller import VMController
@@ -27,11 +28,14 @@ class VirtController:
                  heartbeat_timeout: float = HEARTBEAT_TIMEOUT_SECONDS, **lease_timing: float) -> None:
         # lease_timing: lease_duration, renew_deadline, retry_period (seconds), for tests.
         self.leader = LeaderElector(api, namespace, LEASE_NAME, **lease_timing)
+        self.heartbeats = HandlerHeartbeats(api, namespace)
         self.parts = [VMIController(api, launcher_image=launcher_image, leader=self.leader),
                       VMController(api, leader=self.leader), ReplicaSetController(api, leader=self.leader),
-                      NodeController(api, heartbeat_timeout=heartbeat_timeout, leader=self.leader)]
+                      NodeController(api, heartbeat_timeout=heartbeat_timeout, leader=self.leader,
+                                     stream_beats=self.heartbeats.last_beat)]
 
     def start(self) -> None:
+        self.heartbeats.start()
         self.leader.start()
         for part in self.parts:
             part.start()
@@ -40,6 +44,7 @@ class VirtController:
         for part in self.parts:
             part.stop(timeout)
         self.leader.stop()
+        self.heartbeats.stop(timeout)
 
 
 def main(argv: list[str] | None = None) -> int:

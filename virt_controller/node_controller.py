@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client
@@ -35,7 +37,9 @@ def _parse(stamp: str) -> datetime.datetime | None:
 
 class NodeController:
     def __init__(self, api: client.ApiClient, *, heartbeat_timeout: float = HEARTBEAT_TIMEOUT_SECONDS,
-                 leader: Any = None) -> None:
+                 leader: Any = None, stream_beats: Callable[[str], float | None] | None = None) -> None:
+        # stream_beats: node -> wall-clock time of its handler's last NodeService heartbeat.
+        self._stream_beats = stream_beats or (lambda _node: None)
         self._core = client.CoreV1Api(api)
         self._custom = client.CustomObjectsApi(api)
         self._timeout = heartbeat_timeout
@@ -59,7 +63,9 @@ class NodeController:
         stamp = _parse((meta.get("annotations") or {}).get(labels.HEARTBEAT_ANNOTATION, ""))
         if stamp is None:
             return None  # never ran a handler: not a kubevirt node
-        age = (datetime.datetime.now(datetime.UTC) - stamp).total_seconds()
+        # The freshest of the two signs of life: the annotation and the NodeService stream.
+        last = max(stamp.timestamp(), self._stream_beats(name) or 0.0)
+        age = time.time() - last
         if age < self._timeout:
             return self._timeout - age + 1.0  # look again when it would have expired
         self._mark_unschedulable(node)
