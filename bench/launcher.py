@@ -16,7 +16,7 @@ from pathlib import Path
 
 import libvirt
 
-from local_cluster.kubelet.oci_store import add_image
+from oci_layout.store import add_image
 from virt_launcher.standalone import LauncherProcess, NotifyReceiver
 from virt_launcher.libvirtd import Libvirtd
 

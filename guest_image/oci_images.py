@@ -14,7 +14,7 @@ from pathlib import Path
 
 from guest_image import layout
 from guest_image.reproducible import clamp_tree
-from local_cluster.kubelet import oci_store
+from oci_layout import store as oci_store
 
 
 def _labels(kernel: str) -> dict[str, object]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from local_cluster.kubelet.oci_store import ImageNotFound, find_image
-from local_cluster.kubelet.oci_unpack import unpack_image
+from oci_layout.store import ImageNotFound, find_image
+from oci_layout.unpack import unpack_image
 from virt_launcher.domain.errors import SpecProblem, UnsupportedSpec
 
 Obj = dict[str, Any]

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from kubevirt_api.pod_layout import IMAGE_STORE_ENV
-from local_cluster.kubelet.image_ref import InvalidReference, parse_reference
-from local_cluster.kubelet.oci_store import ImageFormatError, ImageNotFound, find_image
-from local_cluster.kubelet.oci_unpack import unpack_image
+from oci_layout.image_ref import InvalidReference, parse_reference
+from oci_layout.store import ImageFormatError, ImageNotFound, find_image
+from oci_layout.unpack import unpack_image
 
 COMPONENT_MODULES = {
     "virt-api": "virt_api",

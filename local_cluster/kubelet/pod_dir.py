@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from local_cluster.kubelet.paths import dns_label, pod_uid
+from oci_layout.rooted_paths import dns_label, pod_uid
 
 POD_FILE = "pod.json"
 STATE_FILE = "state.json"

@@ -31,10 +31,10 @@ from local_cluster.kubelet.backoff import BackoffPolicy
 from local_cluster.kubelet.clock import rfc3339
 from local_cluster.kubelet.downward import PodAddresses
 from local_cluster.kubelet.env import EnvError, container_env
-from local_cluster.kubelet.image_ref import InvalidReference
+from oci_layout.image_ref import InvalidReference
 from local_cluster.kubelet.images import ContainerCommandError, ImageResolver, container_argv
-from local_cluster.kubelet.oci_store import ImageFormatError, ImageNotFound
-from local_cluster.kubelet.paths import UnsafePath, dns_label
+from oci_layout.store import ImageFormatError, ImageNotFound
+from oci_layout.rooted_paths import UnsafePath, dns_label
 from local_cluster.kubelet.pod_dir import PodDir
 from local_cluster.kubelet.pod_sources import PodSources
 from local_cluster.kubelet.pod_state import WAITING_CREATING, ContainerRecord, PodState, RunRecord

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from local_cluster.kubelet.paths import UnsafePath, relative_parts
+from oci_layout.rooted_paths import UnsafePath, relative_parts
 
 DATA_LINK = "..data"
 

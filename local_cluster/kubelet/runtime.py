@@ -31,7 +31,7 @@ from typing import Any
 from local_cluster.kubelet.backoff import BackoffPolicy
 from local_cluster.kubelet.images import ImageResolver
 from local_cluster.kubelet.ip_allocator import LoopbackIPAllocator, node_host_ip
-from local_cluster.kubelet.paths import pod_uid
+from oci_layout.rooted_paths import pod_uid
 from local_cluster.kubelet.log_selection import LogUnavailable, select_run
 from local_cluster.kubelet.pod_dir import PodDir
 from local_cluster.kubelet.pod_sources import PodSources

@@ -19,7 +19,7 @@ from typing import Any
 
 from local_cluster.kubelet.env import expand
 from local_cluster.kubelet.images import CHECKOUT_ROOT
-from local_cluster.kubelet.paths import UnsafePath, absolute_parts, relative_parts, resolve_in_root
+from oci_layout.rooted_paths import UnsafePath, absolute_parts, relative_parts, resolve_in_root
 from local_cluster.kubelet.proc import ProcessIdentity, descendants_of, signal_group, signal_process
 from local_cluster.kubelet.sandbox_spec import MountSpec, SandboxSpec
 from local_cluster.kubelet.volumes import PreparedVolume

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from local_cluster.kubelet import linux
 from local_cluster.kubelet.clock import rfc3339
-from local_cluster.kubelet.paths import absolute_parts, make_dirs_in_root, resolve_in_root
+from oci_layout.rooted_paths import absolute_parts, make_dirs_in_root, resolve_in_root
 from local_cluster.kubelet.proc import children_of, start_ticks
 from local_cluster.kubelet.sandbox_spec import (
     EXIT_FILE,

@@ -18,7 +18,7 @@ from typing import Any
 from local_cluster.kubelet.downward import DownwardError, PodAddresses, pod_field, resource_field
 from local_cluster.kubelet.host_paths import NodeHostPaths
 from local_cluster.kubelet.object_data import ObjectDataError, config_map_data, secret_data
-from local_cluster.kubelet.paths import UnsafePath, dns_label
+from oci_layout.rooted_paths import UnsafePath, dns_label
 from local_cluster.kubelet.pod_sources import PodSources
 from local_cluster.kubelet.projection import ProjectedFile, write_projection
 

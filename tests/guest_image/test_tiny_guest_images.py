@@ -18,7 +18,7 @@ import pytest
 from guest_image import disk, init_script, layout, markers
 from guest_image.build import build
 from guest_image.stamp import sha256_file
-from local_cluster.kubelet.oci_store import blob_path, find_image
+from oci_layout.store import blob_path, find_image
 
 
 def _layer_files(store: Path, ref: str) -> dict[str, str]:

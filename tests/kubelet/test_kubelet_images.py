@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from local_cluster.kubelet.images import CHECKOUT_ROOT, ContainerCommandError, ImageResolver, container_argv
-from local_cluster.kubelet.oci_store import (
+from oci_layout.store import (
     MEDIA_CONFIG,
     MEDIA_LAYER_TAR,
     MEDIA_MANIFEST,
@@ -24,7 +24,7 @@ from local_cluster.kubelet.oci_store import (
     add_image,
     find_image,
 )
-from local_cluster.kubelet.oci_unpack import UnsafeLayer, unpack_image
+from oci_layout.unpack import UnsafeLayer, unpack_image
 
 
 def test_component_images_run_this_checkout(tmp_path: Path) -> None:

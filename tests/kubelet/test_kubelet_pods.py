@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from local_cluster.kubelet.oci_store import add_image
+from oci_layout.store import add_image
 from local_cluster.kubelet.pod_sources import ClaimVolume, PodSources
 from local_cluster.kubelet.proc import ProcessIdentity
 from local_cluster.kubelet.runtime import PodRuntime

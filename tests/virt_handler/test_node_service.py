@@ -13,7 +13,7 @@ from kubernetes import client
 
 from kubevirt_grpc.nodeservice.v1 import nodeservice_pb2 as pb
 from kubevirt_grpc.nodeservice.v1 import nodeservice_pb2_grpc as pb_grpc
-from local_cluster.kubelet.oci_store import add_image
+from oci_layout.store import add_image
 from pki.cluster_ca import channel_credentials, ensure_ca
 from virt_handler.__main__ import VirtHandler
 from virt_launcher.standalone import LauncherProcess

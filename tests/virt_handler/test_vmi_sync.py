@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from local_cluster.kubelet.oci_store import add_image
+from oci_layout.store import add_image
 from tests.wait import eventually
 from virt_handler.vmi_sync import VMISync
 from virt_launcher.standalone import LauncherProcess

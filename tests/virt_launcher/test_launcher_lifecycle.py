@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from local_cluster.kubelet.oci_store import add_image
+from oci_layout.store import add_image
 from tests.wait import eventually
 from virt_launcher.standalone import LauncherProcess, NotifyReceiver
 from virt_handler.cmd_client import LauncherError

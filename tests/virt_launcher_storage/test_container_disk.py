@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from local_cluster.kubelet.oci_store import add_image
+from oci_layout.store import add_image
 from virt_launcher.storage import StorageContext, StorageError, prepare_volumes
 from virt_launcher.storage.qemu_img import image_info
 

@@ -12,9 +12,9 @@ import os
 import stat
 from pathlib import Path
 
-from local_cluster.kubelet.oci_store import ImageFormatError, ImageNotFound, find_image
-from local_cluster.kubelet.oci_unpack import unpack_image
-from local_cluster.kubelet.paths import resolve_in_root
+from oci_layout.store import ImageFormatError, ImageNotFound, find_image
+from oci_layout.unpack import unpack_image
+from oci_layout.rooted_paths import resolve_in_root
 from virt_launcher.storage.errors import StorageError
 from virt_launcher.storage.volume_ref import VolumeRef
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from local_cluster.kubelet.quantity import parse_quantity
+from kube_client.quantity import parse_quantity
 from virt_launcher.storage.errors import StorageError
 
 # A guest sees a disk in whole 512-byte sectors; a tail shorter than a sector would be

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from local_cluster.kubelet.image_ref import ImageReference, InvalidReference, annotation_matches, parse_reference
+from oci_layout.image_ref import ImageReference, InvalidReference, annotation_matches, parse_reference
 
 REF_NAME = "org.opencontainers.image.ref.name"
 # containerd's exports carry the full name here and only the tag in REF_NAME.

@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import IO
 
-from local_cluster.kubelet.oci_store import ImageFormatError, StoredImage, blob_path
-from local_cluster.kubelet.paths import UnsafePath, make_dirs_in_root, relative_parts, resolve_in_root
+from oci_layout.store import ImageFormatError, StoredImage, blob_path
+from oci_layout.rooted_paths import UnsafePath, make_dirs_in_root, relative_parts, resolve_in_root
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_WHITEOUT = ".wh..wh..opq"
