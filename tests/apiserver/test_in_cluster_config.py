@@ -3,16 +3,15 @@ load_incluster_config(), as virt-controller and virt-handler do when deployed as
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from kubernetes import client
 
+from tests.tempdirs import scratch_dir
 from tests.wait import eventually
 
 IMAGE = "kubevirt-py/virtctl:latest"  # our own entry points: no image store needed
@@ -62,11 +61,8 @@ def _ready(core: client.CoreV1Api, node: str) -> bool:
 @pytest.fixture
 def outdir() -> Iterator[Path]:
     # Outside /tmp on purpose: inside a pod, /tmp is the pod's own.
-    path = Path(tempfile.mkdtemp(prefix="kv-sa-", dir="/var/tmp"))
-    try:
+    with scratch_dir("kv-sa-", "/var/tmp") as path:
         yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def test_a_pod_talks_to_the_api_server_with_load_incluster_config(core, namespace, outdir):

@@ -3,8 +3,6 @@ already made it) and QEMU processes that are always killed at the end."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,6 +11,7 @@ from tiny_guest_qemu import QemuGuest
 
 from guest_image import layout
 from guest_image.build import build
+from tests.tempdirs import scratch_dir
 
 
 @pytest.fixture(scope="session")
@@ -23,11 +22,8 @@ def guest_outputs() -> layout.Outputs:
 @pytest.fixture
 def guest_dir() -> Iterator[Path]:
     # Short, private paths: QMP's unix socket path must stay under ~107 bytes.
-    path = Path(tempfile.mkdtemp(prefix="kvg-", dir="/tmp"))
-    try:
+    with scratch_dir("kvg-", "/tmp") as path:
         yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import pytest
 from local_cluster.kubelet.proc import signal_group, signal_process
 
 from .helpers import Node
+from tests.tempdirs import scratch_dir
 
 
 @pytest.fixture
@@ -46,8 +47,5 @@ def node() -> Iterator[Node]:
 @pytest.fixture
 def hostdir() -> Iterator[Path]:
     # Outside /tmp on purpose: inside a pod, /tmp is the pod's own.
-    path = Path(tempfile.mkdtemp(prefix="kvk-", dir="/var/tmp"))
-    try:
+    with scratch_dir("kvk-", "/var/tmp") as path:
         yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
