@@ -42,6 +42,10 @@ def printable_status(vm: Obj, vmi: Obj | None, now: datetime.datetime) -> Printa
         scheduled = condition(vmi, "PodScheduled")
         if scheduled is not None and scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
             return PrintableStatus.ERROR_UNSCHEDULABLE
+        synchronized = condition(vmi, "Synchronized")
+        if synchronized is not None and synchronized.get("status") == "False" and \
+                synchronized.get("reason") == "FailedPvcNotFound":
+            return PrintableStatus.ERROR_PVC_NOT_FOUND
         return PrintableStatus.STARTING
     if phase == VMIPhase.SCHEDULED:
         return PrintableStatus.STARTING

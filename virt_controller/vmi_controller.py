@@ -42,6 +42,12 @@ def _not_synchronized(reason: str, message: str) -> Obj:
             "lastProbeTime": None, "lastTransitionTime": _now()}
 
 
+def _without_claim_wait(conditions: list[Obj]) -> Obj:
+    """{"conditions": ...} without a stale FailedPvcNotFound, or {} when there is none."""
+    kept = [c for c in conditions if c.get("reason") != "FailedPvcNotFound"]
+    return {"conditions": kept} if len(kept) != len(conditions) else {}
+
+
 def _pod_running(pod: Obj) -> bool:
     ready = _pod_condition(pod, "Ready")
     return (pod.get("status") or {}).get("phase") == "Running" and (ready is None or ready.get("status") == "True")
@@ -101,9 +107,12 @@ class VMIController:
                 self._set_status(vmi, {"phase": VMIPhase.PENDING.value, "conditions": [_not_synchronized(
                     "FailedPvcNotFound", str(missing))]}, VMIPhase.PENDING)
                 return CLAIM_RETRY_SECONDS
+            changes: Obj = _without_claim_wait((vmi.get("status") or {}).get("conditions") or [])
             if volume_status:
+                changes["volumeStatus"] = volume_status
+            if changes:
                 # The launcher reads claim modes and capacities from here: written first.
-                vmi = self._set_status(vmi, {"volumeStatus": volume_status}, phase)
+                vmi = self._set_status(vmi, changes, phase)
             self._create_pod(key, vmi)
             if phase == VMIPhase.UNSET:
                 self._set_status(vmi, {"phase": VMIPhase.PENDING.value}, VMIPhase.PENDING)

@@ -24,6 +24,8 @@ def _vmi(phase: str, conditions: list | None = None, deleting: bool = False) -> 
     ({}, _vmi("Pending"), "Starting"),
     ({}, _vmi("Scheduling", [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]),
      "ErrorUnschedulable"),
+    ({}, _vmi("Pending", [{"type": "Synchronized", "status": "False", "reason": "FailedPvcNotFound"}]),
+     "ErrorPvcNotFound"),
     ({}, _vmi("Scheduled"), "Starting"),
     ({}, _vmi("Running"), "Running"),
     ({}, _vmi("Running", [{"type": "Paused", "status": "True"}]), "Paused"),

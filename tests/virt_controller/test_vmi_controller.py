@@ -99,3 +99,26 @@ def test_deleting_the_vmi_removes_its_pod(cluster) -> None:
     # Bound to a node without a kubelet here, the pod is deleted gracefully: it is marked
     # for deletion and would go once its kubelet confirms.
     eventually(lambda: all(p.metadata.deletion_timestamp for p in _pods(cluster, vmi)), timeout=20)
+
+
+def test_a_missing_claim_holds_the_pod_back_until_it_exists(cluster) -> None:
+    claim = f"data-{uuid.uuid4().hex[:6]}"
+    vmi = _create(cluster, _vmi(f"e-{uuid.uuid4().hex[:6]}", volumes=[
+        {"name": "data", "persistentVolumeClaim": {"claimName": claim}}]))
+    name = vmi["metadata"]["name"]
+
+    def waiting_condition() -> dict | None:
+        conditions = _get(cluster, name).get("status", {}).get("conditions") or []
+        return next((c for c in conditions if c["type"] == "Synchronized" and c["status"] == "False"), None)
+
+    condition = eventually(waiting_condition)
+    assert condition["reason"] == "FailedPvcNotFound" and f"PVC default/{claim} does not exist" in condition["message"]
+    assert not _pods(cluster, vmi)
+    client.CoreV1Api(cluster).create_namespaced_persistent_volume_claim("default", {
+        "metadata": {"name": claim}, "spec": {"accessModes": ["ReadWriteMany"], "volumeMode": "Block",
+                                              "resources": {"requests": {"storage": "1Gi"}}}})
+    pod = eventually(lambda: (_pods(cluster, vmi) or [None])[0], timeout=15)
+    assert pod.spec.containers[0].volume_devices[0].device_path == "/dev/data"
+    info = _get(cluster, name)["status"]["volumeStatus"][0]["persistentVolumeClaimInfo"]
+    assert info["claimName"] == claim and info["accessModes"] == ["ReadWriteMany"] and info["volumeMode"] == "Block"
+    assert waiting_condition() is None
