@@ -65,26 +65,27 @@ class HandlerHeartbeats:
         self._main = asyncio.run_coroutine_threadsafe(self._run(), self._loop)
 
     def stop(self, timeout: float = 5.0) -> None:
-        if self._main is not None:
-            self._loop.call_soon_threadsafe(self._main.cancel)
+        if self._main is not None and self._loop.is_running():
+            self._main = None  # stopping twice is stopping once
             try:
-                self._main.result(timeout)
-            except (asyncio.CancelledError, Exception):
-                pass
+                asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout)
+            except Exception as error:  # a stream that will not end must not keep us
+                log.warning("heartbeat streams did not stop cleanly: %s", error)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout)
         self.pods.stop()
 
+    async def _shutdown(self) -> None:
+        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     async def _run(self) -> None:
         credentials = await self._credentials()
-        try:
-            while True:
-                self._reconcile(credentials)
-                await asyncio.sleep(RECONCILE_SECONDS)
-        finally:
-            for task in self._streams.values():
-                task.cancel()
-            await asyncio.gather(*self._streams.values(), return_exceptions=True)
+        while True:
+            self._reconcile(credentials)
+            await asyncio.sleep(RECONCILE_SECONDS)
 
     async def _credentials(self) -> grpc.ChannelCredentials:
         while True:
