@@ -78,16 +78,26 @@ pick_python() {
 generate_grpc() {
     # Generated code lives in its own package (kubevirt_grpc/, never committed). The
     # virtual include path makes the generated imports absolute within that package.
+    # It is generated aside and swapped in, so running processes (a local cluster
+    # during a rebuild) never import a half-written package.
     log "generating gRPC code from proto/"
-    rm -rf "$ROOT/kubevirt_grpc"
-    mkdir -p "$ROOT/kubevirt_grpc"
-    local protos
+    local protos staging
+    staging=$(mktemp -d "$ROOT/.kubevirt_grpc.XXXXXX")
+    mkdir -p "$staging/kubevirt_grpc"
     protos=$(cd proto && find . -name '*.proto' | sed 's|^\./|kubevirt_grpc/|' | sort)
     # shellcheck disable=SC2086
     "$VENV/bin/python" -m grpc_tools.protoc -Ikubevirt_grpc=proto \
-        --python_out="$ROOT" --pyi_out="$ROOT" --grpc_python_out="$ROOT" $protos
-    find "$ROOT/kubevirt_grpc" -type d -exec sh -c 'touch "$1/__init__.py"' _ {} \;
-    echo '"""Generated from proto/ by build.sh. Do not edit."""' > "$ROOT/kubevirt_grpc/__init__.py"
+        --python_out="$staging" --pyi_out="$staging" --grpc_python_out="$staging" $protos
+    find "$staging/kubevirt_grpc" -type d -exec sh -c 'touch "$1/__init__.py"' _ {} \;
+    echo '"""Generated from proto/ by build.sh. Do not edit."""' > "$staging/kubevirt_grpc/__init__.py"
+    if [ -d "$ROOT/kubevirt_grpc" ] && diff -rq -x __pycache__ "$staging/kubevirt_grpc" "$ROOT/kubevirt_grpc" >/dev/null 2>&1; then
+        rm -rf "$staging"   # unchanged: keep the files running processes already use
+        return
+    fi
+    rm -rf "$ROOT/kubevirt_grpc.old"
+    [ -d "$ROOT/kubevirt_grpc" ] && mv "$ROOT/kubevirt_grpc" "$ROOT/kubevirt_grpc.old"
+    mv "$staging/kubevirt_grpc" "$ROOT/kubevirt_grpc"
+    rm -rf "$staging" "$ROOT/kubevirt_grpc.old"
 }
 
 ensure_venv() {
