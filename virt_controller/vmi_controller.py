@@ -88,8 +88,12 @@ class VMIController:
         pods = [p for p in self.pods.by_index("owner", meta["uid"])]
         phase = VMIPhase((vmi.get("status") or {}).get("phase", ""))
         if meta.get("deletionTimestamp"):
+            # The VMI stays until its pod (and so its guest) is gone, as upstream keeps it.
             self._delete_pods(pods)
+            if not pods:
+                self._set_finalizer(vmi, present=False)
             return None
+        vmi = self._set_finalizer(vmi, present=True)
         if phase.is_final:
             return None
         if not pods:
@@ -163,6 +167,24 @@ class VMIController:
                         raise
 
     # --- writes ---------------------------------------------------------------------------
+
+    def _set_finalizer(self, vmi: Obj, present: bool) -> Obj:
+        """Returns the VMI as written, so later writes in this pass are not stale."""
+        meta = vmi["metadata"]
+        finalizers = list(meta.get("finalizers") or [])
+        if (labels.VMI_FINALIZER in finalizers) == present:
+            return vmi
+        wanted = finalizers + [labels.VMI_FINALIZER] if present else [f for f in finalizers
+                                                                      if f != labels.VMI_FINALIZER]
+        try:
+            return call(self._custom.patch_namespaced_custom_object, VMIS.group, VMIS.version, meta["namespace"],
+                        VMIS.plural, meta["name"], {"metadata": {"finalizers": wanted,
+                                                                 "resourceVersion": meta["resourceVersion"]}},
+                        _content_type=MERGE_PATCH)
+        except client.ApiException as error:
+            if error.status != 404:
+                raise
+            return vmi
 
     def _label_node(self, vmi: Obj, node: str) -> None:
         if ((vmi["metadata"].get("labels") or {}).get(labels.NODE_NAME_LABEL)) == node:

@@ -98,7 +98,23 @@ def test_deleting_the_vmi_removes_its_pod(cluster) -> None:
                                                                      vmi["metadata"]["name"])
     # Bound to a node without a kubelet here, the pod is deleted gracefully: it is marked
     # for deletion and would go once its kubelet confirms.
-    eventually(lambda: all(p.metadata.deletion_timestamp for p in _pods(cluster, vmi)), timeout=20)
+    pods = eventually(lambda: (lambda found: found if found and all(p.metadata.deletion_timestamp for p in found)
+                               else None)(_pods(cluster, vmi)), timeout=20)
+    # The VMI waits for its pod (the guest) to be gone: upstream's finalizer.
+    held = _get(cluster, vmi["metadata"]["name"])
+    assert held["metadata"]["deletionTimestamp"] and "foregroundDeleteVirtualMachine" in held["metadata"]["finalizers"]
+    for pod in pods:  # what the kubelet would do once the launcher has exited
+        client.CoreV1Api(cluster).delete_namespaced_pod(pod.metadata.name, "default", grace_period_seconds=0)
+    eventually(lambda: not _exists(cluster, vmi["metadata"]["name"]), timeout=20)
+
+
+def _exists(api, name: str) -> bool:
+    try:
+        _get(api, name)
+        return True
+    except client.ApiException as error:
+        assert error.status == 404
+        return False
 
 
 def test_a_missing_claim_holds_the_pod_back_until_it_exists(cluster) -> None:
