@@ -1,0 +1,74 @@
+"""virt-api: one HTTPS server for the admission webhooks and the subresources API group,
+behind the API server (webhooks call it; the APIService aggregates it).
+
+    routes = admission routes + subresource routes + /healthz
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Iterable
+
+from aiohttp import web
+from kubernetes import client
+
+from pki.authority import KeyPair
+from pki.cluster_ca import ensure_ca
+from virt_api.registration import publish_ca_bundle
+from virt_api.tls import serving_context
+
+log = logging.getLogger(__name__)
+
+# Each part of virt-api contributes routes, built from the API client and the cluster CA.
+RouteSource = Callable[[client.ApiClient, KeyPair], Iterable[web.RouteDef]]
+
+
+async def _healthz(_request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+class VirtAPI:
+    def __init__(self, api: client.ApiClient, namespace: str, host: str, port: int,
+                 route_sources: Iterable[RouteSource] = ()) -> None:
+        self._api = api
+        self._namespace = namespace
+        self._host = host
+        self.port = port
+        self._sources = list(route_sources)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="virt-api", daemon=True)
+        self._runner: web.AppRunner | None = None
+
+    def _app(self, ca: KeyPair) -> web.Application:
+        app = web.Application(client_max_size=4 * 1024 * 1024)
+        app.router.add_get("/healthz", _healthz)
+        for source in self._sources:
+            app.add_routes(list(source(self._api, ca)))
+        return app
+
+    async def _serve(self) -> None:
+        ca = await asyncio.to_thread(ensure_ca, client.CoreV1Api(self._api))
+        # The API server reaches only ready pods, and we are ready once listening: the
+        # bundle is in place before the first request can come.
+        await asyncio.to_thread(publish_ca_bundle, self._api, ca.cert_pem)
+        self._runner = web.AppRunner(self._app(ca), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self.port,
+                           ssl_context=serving_context(ca, self._namespace, (self._host,)))
+        await site.start()
+        if self.port == 0:
+            self.port = self._runner.addresses[0][1]
+        log.info("virt-api serving on %s:%s", self._host, self.port)
+
+    def start(self) -> None:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(60)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout)
+            self._runner = None
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout)
