@@ -1,0 +1,49 @@
+"""Kubernetes resource quantities ("128Mi", "0.5", 2) as exact numbers, never raising."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_UP, Decimal
+from typing import Any
+
+from kubernetes.utils import parse_quantity
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A field's quantity: absent (value None, valid), parsed, or unparseable (valid False)."""
+
+    value: Decimal | None = None
+    valid: bool = True
+
+    @property
+    def present(self) -> bool:
+        return self.value is not None
+
+
+def read_quantity(raw: Any) -> Quantity:
+    if raw is None:
+        return Quantity()
+    # JSON booleans are ints to Python; a quantity is a number or a string, never a bool.
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+        return Quantity(valid=False)
+    try:
+        value = Decimal(parse_quantity(raw))
+    except (ValueError, TypeError, ArithmeticError):
+        return Quantity(valid=False)
+    # NaN and infinities parse as Decimals but compare badly and mean nothing as a size.
+    return Quantity(value) if value.is_finite() else Quantity(valid=False)
+
+
+# Counts derived from quantities (CPU sockets) are uint32 upstream; clamping also keeps
+# "1e999999999" from turning into an integer with a billion digits.
+_MAX_UNITS = 2**32 - 1
+
+
+def whole_units(value: Decimal) -> int:
+    """Rounded away from zero to a whole unit, as Kubernetes' Quantity.Value() does (100m CPU -> 1)."""
+    if value >= _MAX_UNITS:
+        return _MAX_UNITS
+    if value <= -_MAX_UNITS:
+        return -_MAX_UNITS
+    return int(value.to_integral_value(rounding=ROUND_UP))
