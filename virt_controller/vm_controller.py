@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import datetime
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client
@@ -38,11 +39,9 @@ def _stamp(moment: datetime.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def wants_vmi(strategy: RunStrategy, vmi: Obj | None, requests: list[Obj]) -> bool | None:
-    """True: a VMI should run; False: none should; None: leave things as they are."""
-    actions = [r.get("action") for r in requests]
-    if actions:
-        return actions[-1] == "Start"
+def wants_vmi(strategy: RunStrategy, vmi: Obj | None) -> bool | None:
+    """What the run strategy alone says. True: a VMI should run; False: none should;
+    None: leave things as they are."""
     phase = vmi_phase(vmi) if vmi is not None else None
     if strategy == RunStrategy.HALTED:
         return False
@@ -52,6 +51,35 @@ def wants_vmi(strategy: RunStrategy, vmi: Obj | None, requests: list[Obj]) -> bo
         # A clean stop (Succeeded) stays stopped; no VMI or a failed one means run (again).
         return None if phase == VMIPhase.SUCCEEDED else True
     return None  # Manual and Once: only requests (and Once's first start) start a VMI
+
+
+@dataclass(frozen=True)
+class RequestPlan:
+    """What the head of stateChangeRequests asks for now, and the requests left after it."""
+    want: bool | None
+    remaining: list[Obj]
+    start_paused: bool = False
+
+
+def plan_requests(requests: list[Obj], vmi: Obj | None) -> RequestPlan:
+    """Requests are served in order, as upstream does: a Stop for a VMI holds until that VMI
+    is gone, so a restart ([Stop(uid), Start]) really replaces the guest."""
+    remaining = list(requests)
+    while remaining:
+        head = remaining[0]
+        action = head.get("action")
+        if action == "Stop":
+            target = head.get("uid")
+            if vmi is not None and (not target or target == vmi["metadata"]["uid"]):
+                return RequestPlan(False, remaining)
+        elif action == "Start":
+            if vmi is None:
+                paused = str((head.get("data") or {}).get("startPaused", "")).lower() == "true"
+                return RequestPlan(True, remaining[1:], paused)
+            if vmi["metadata"].get("deletionTimestamp"):
+                return RequestPlan(None, remaining)  # the old guest is still going away
+        remaining.pop(0)  # served already (or unknown): drop it
+    return RequestPlan(None, [])
 
 
 class VMController:
@@ -91,10 +119,12 @@ class VMController:
             log.warning("VM %s: %s", key, error)
             return None
         requests = list((vm.get("status") or {}).get("stateChangeRequests") or [])
+        plan = plan_requests(requests, vmi) if requests else None
         now = _now()
         failures = self._failures(vm, vmi)
-        retry_in = self._act(key, vm, vmi, strategy, requests, now, failures)
-        self._write_status(vm, self.vmis.get(key) if vmi is not None else None, failures, now, bool(requests))
+        retry_in = self._act(key, vm, vmi, strategy, plan, now, failures)
+        self._write_status(vm, self.vmis.get(key) if vmi is not None else None, failures, now,
+                           plan.remaining if plan is not None else None)
         return retry_in
 
     def _failures(self, vm: Obj, vmi: Obj | None) -> Obj:
@@ -111,9 +141,9 @@ class VMController:
             failure = {}
         return failure
 
-    def _act(self, key: str, vm: Obj, vmi: Obj | None, strategy: RunStrategy, requests: list[Obj],
+    def _act(self, key: str, vm: Obj, vmi: Obj | None, strategy: RunStrategy, plan: RequestPlan | None,
              now: datetime.datetime, failures: Obj) -> float | None:
-        want = wants_vmi(strategy, vmi, requests)
+        want = plan.want if plan is not None else wants_vmi(strategy, vmi)
         if strategy == RunStrategy.ONCE and vmi is None and not (vm.get("status") or {}).get("created") \
                 and not failures:
             want = True
@@ -128,14 +158,16 @@ class VMController:
             if in_backoff(probe, now):
                 retry_after = datetime.datetime.strptime(failures["retryAfterTimestamp"], "%Y-%m-%dT%H:%M:%SZ")
                 return max((retry_after.replace(tzinfo=datetime.UTC) - now).total_seconds(), 1.0)
-            self._create_vmi(key, vm)
+            self._create_vmi(key, vm, paused=plan is not None and plan.start_paused)
         return None
 
     # --- writes ---------------------------------------------------------------------------
 
-    def _create_vmi(self, key: str, vm: Obj) -> None:
+    def _create_vmi(self, key: str, vm: Obj, paused: bool = False) -> None:
         meta = vm["metadata"]
         template = copy.deepcopy(vm["spec"]["template"])
+        if paused:  # virtctl start --paused
+            template.setdefault("spec", {})["startStrategy"] = "Paused"
         template_meta = template.get("metadata") or {}
         body = {"apiVersion": API_VERSION, "kind": "VirtualMachineInstance",
                 "metadata": {"name": meta["name"], "namespace": meta["namespace"],
@@ -163,7 +195,8 @@ class VMController:
                 raise
 
     def _write_status(self, vm: Obj, vmi: Obj | None, failures: Obj, now: datetime.datetime,
-                      clear_requests: bool) -> None:
+                      remaining_requests: list[Obj] | None) -> None:
+        """remaining_requests: None leaves stateChangeRequests alone; a list replaces them."""
         current = vm.get("status") or {}
         ready = vmi is not None and vmi_phase(vmi) == VMIPhase.RUNNING and condition_true(vmi, "Ready")
         status = {**current, "created": vmi is not None, "ready": ready,
@@ -176,13 +209,16 @@ class VMController:
             status["startFailure"] = failures
         else:
             status.pop("startFailure", None)
-        if clear_requests:
-            status.pop("stateChangeRequests", None)
+        if remaining_requests is not None:
+            if remaining_requests:
+                status["stateChangeRequests"] = remaining_requests
+            else:
+                status.pop("stateChangeRequests", None)
         if status == current:
             return
         if not failures:
             status["startFailure"] = None  # merge patch: remove it
-        if clear_requests:
+        if remaining_requests == []:
             status["stateChangeRequests"] = None
         meta = vm["metadata"]
         call(self._custom.patch_namespaced_custom_object_status, VMS.group, VMS.version, meta["namespace"],

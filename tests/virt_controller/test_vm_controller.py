@@ -91,3 +91,17 @@ def test_manual_follows_start_and_stop_requests(custom) -> None:
     eventually(lambda: not _status(custom, name).get("stateChangeRequests"))
     custom.patch_namespaced_custom_object_status(*VM, name, {"status": {"stateChangeRequests": [{"action": "Stop"}]}})
     eventually(lambda: _vmi(custom, name) is None)
+
+
+def test_a_restart_request_replaces_the_guest_and_a_paused_start_pauses_it(custom) -> None:
+    name = _vm(custom, runStrategy="Manual")
+    custom.patch_namespaced_custom_object_status(*VM, name, {"status": {"stateChangeRequests": [
+        {"action": "Start", "data": {"startPaused": "true"}}]}})
+    first = eventually(lambda: _vmi(custom, name))
+    assert first["spec"]["startStrategy"] == "Paused"
+    custom.patch_namespaced_custom_object_status(*VM, name, {"status": {"stateChangeRequests": [
+        {"action": "Stop", "uid": first["metadata"]["uid"]}, {"action": "Start"}]}})
+    second = eventually(lambda: (lambda v: v if v and v["metadata"]["uid"] != first["metadata"]["uid"] else None)(
+        _vmi(custom, name)), timeout=30)
+    assert "startStrategy" not in second["spec"]
+    eventually(lambda: not _status(custom, name).get("stateChangeRequests"))
