@@ -16,9 +16,18 @@ IMAGE_STORE_ENV = "KUBEVIRT_PY_IMAGE_STORE"
 # On a VMI: run its launcher on libvirt's test driver ("test") instead of QEMU.
 HYPERVISOR_ANNOTATION = "kubevirt-py.io/hypervisor"
 
+# The guest's serial console, bound by the launcher's QEMU next to its Cmd socket so that
+# virt-handler (which shares the sockets directory, not the launcher's private one) can
+# attach to it for the console subresource.
+SERIAL_SOCKET_NAME = "serial0"
+
 
 def launcher_socket(uid: str, sockets_dir: str = SOCKETS_DIR) -> str:
     return f"{sockets_dir}/{uid}/launcher.sock"
+
+
+def serial_socket(uid: str, sockets_dir: str = SOCKETS_DIR) -> str:
+    return f"{sockets_dir}/{uid}/{SERIAL_SOCKET_NAME}"
 
 
 def claim_mount(volume_name: str) -> str:

@@ -1,7 +1,8 @@
 """NodeService: what the controller, virt-api and peer handlers ask of this node's handler.
 
-Lifecycle calls are forwarded to the VMI's launcher over Cmd. The console and the
-migration calls belong to later work and answer UNIMPLEMENTED with a reason.
+Lifecycle calls are forwarded to the VMI's launcher over Cmd; the console is bridged to
+the guest's serial socket (virt_handler.console). The migration calls belong to later
+work and answer UNIMPLEMENTED.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import grpc
 from kubevirt_grpc.nodeservice.v1 import nodeservice_pb2 as pb
 from kubevirt_grpc.nodeservice.v1 import nodeservice_pb2_grpc as pb_grpc
 from virt_handler.cmd_client import LauncherClient, LauncherError
+from virt_handler.console import SerialConsoles
 
 SUPPORTED_NODESERVICE_VERSIONS = (1,)
 HEARTBEAT_SECONDS = 5.0
@@ -31,6 +33,7 @@ class NodeServiceServicer(pb_grpc.NodeServiceServicer):
         self._sockets = Path(sockets_dir)
         self._running_vmis = running_vmis  # () -> int
         self._interval = heartbeat_seconds
+        self.consoles = SerialConsoles(node_name, self._sockets)
 
     async def Heartbeats(self, request: pb.HeartbeatRequest, context: grpc.aio.ServicerContext
                          ) -> AsyncIterator[pb.Heartbeat]:
@@ -38,6 +41,11 @@ class NodeServiceServicer(pb_grpc.NodeServiceServicer):
             yield pb.Heartbeat(node_name=self._node, timestamp_unix_nano=time.time_ns(), schedulable=True,
                                emulation=self._emulation, running_vmis=int(self._running_vmis()))
             await asyncio.sleep(self._interval)
+
+    async def Console(self, request_iterator: AsyncIterator[pb.ConsoleInput],
+                      context: grpc.aio.ServicerContext) -> None:
+        # The reader/writer API (context.read/write), not the iterators: see virt_handler.console.
+        await self.consoles.serve(context)
 
     async def _forward(self, ref: pb.VMIRef, action: str, context: grpc.aio.ServicerContext) -> pb.LifecycleResponse:
         if not ref.uid:

@@ -1,7 +1,7 @@
 """virt-launcher: run one VMI's guest.
 
     python -m virt_launcher --namespace NS --name NAME --uid UID --work-dir DIR
-        --cmd-socket PATH [--notify-socket PATH] [--image-store DIR] [--context FILE]
+        --cmd-socket PATH [--notify-socket PATH] [--serial-socket PATH] [--image-store DIR] [--context FILE]
 
 The handler then drives it through Cmd (SyncVirtualMachine starts the guest).
 """
@@ -16,7 +16,7 @@ import signal
 import sys
 from pathlib import Path
 
-from kubevirt_api.pod_layout import IMAGE_STORE_ENV
+from kubevirt_api.pod_layout import IMAGE_STORE_ENV, SERIAL_SOCKET_NAME
 from virt_launcher.emulation import domain_type
 from virt_launcher.launcher import Launcher, LauncherConfig
 from virt_launcher.storage_context import disk_preparer, load_context
@@ -35,6 +35,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--work-dir", type=Path, required=True)
     parser.add_argument("--cmd-socket", type=Path, required=True)
     parser.add_argument("--notify-socket", type=Path, default=None)
+    parser.add_argument("--serial-socket", type=Path, default=None,
+                        help=f"the guest's serial console socket (default: {SERIAL_SOCKET_NAME} next to the Cmd "
+                             f"socket, in the directory virt-handler shares)")
     parser.add_argument("--image-store", type=Path, default=_env_path(IMAGE_STORE_ENV),
                         help=f"OCI image layout of containerDisks (default: ${IMAGE_STORE_ENV})")
     parser.add_argument("--context", type=Path, default=None,
@@ -54,7 +57,9 @@ async def _run(args: argparse.Namespace) -> int:
                                        work_dir=args.work_dir, cmd_socket=args.cmd_socket,
                                        notify_socket=args.notify_socket, domain_type=emulation,
                                        image_store=args.image_store, hypervisor=args.hypervisor,
-                                       pod_ip=os.environ.get("POD_IP") or None),
+                                       pod_ip=os.environ.get("POD_IP") or None,
+                                       serial_socket=args.serial_socket
+                                       or args.cmd_socket.parent / SERIAL_SOCKET_NAME),
                         disk_preparer(args.work_dir, context))
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

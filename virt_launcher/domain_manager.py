@@ -16,6 +16,7 @@ from typing import Any
 
 import libvirt
 
+from kubevirt_api.pod_layout import SERIAL_SOCKET_NAME
 from virt_launcher.domain.converter import domain_name, domain_xml
 from virt_launcher.domain.options import AttachableDisk, DomainOptions
 from virt_launcher.domain_state import describe
@@ -34,9 +35,11 @@ class DomainNotFound(LookupError):
 
 class DomainManager:
     def __init__(self, connection: libvirt.virConnect, work_dir: Path, prepare_disks: PrepareDisks,
-                 domain_type: str, image_store: Path | None = None) -> None:
+                 domain_type: str, image_store: Path | None = None, serial_socket: Path | None = None) -> None:
         self._conn = connection
         self.work_dir = Path(work_dir)
+        # The handler attaches the console here, so it belongs in the directory shared with it.
+        self._serial_socket = Path(serial_socket or self.work_dir / SERIAL_SOCKET_NAME)
         self._prepare_disks = prepare_disks
         self._domain_type = domain_type
         self._image_store = image_store
@@ -46,7 +49,7 @@ class DomainManager:
 
     @property
     def serial_socket(self) -> Path:
-        return self.work_dir / "serial0"
+        return self._serial_socket
 
     @property
     def serial_log(self) -> Path:
@@ -75,6 +78,7 @@ class DomainManager:
             except DomainNotFound:
                 pass
             disks = self._prepare_disks(vmi)
+            self.serial_socket.parent.mkdir(parents=True, exist_ok=True)
             kernel, initrd = kernel_and_initrd(vmi, self._image_store, self.work_dir / "kernel-images")
             options = DomainOptions(domain_type=self._domain_type, serial_socket=self.serial_socket,
                                     serial_log=self.serial_log, kernel=kernel, initrd=initrd)

@@ -49,6 +49,8 @@ class LauncherConfig:
     # "libvirt": our own libvirtd and real QEMU guests; "test": libvirt's test driver.
     hypervisor: str = "libvirt"
     pod_ip: str | None = None
+    # The guest's serial console socket; None: in the working directory (no handler attaches).
+    serial_socket: Path | None = None
 
 
 class Launcher:
@@ -75,7 +77,7 @@ class Launcher:
             lambda _name, state, reason: loop.call_soon_threadsafe(self._events.put_nowait, (state, reason)),
             lambda reason: loop.call_soon_threadsafe(self._libvirt_lost, f"connection closed (reason {reason})"))
         self.manager = DomainManager(connection, config.work_dir, self._prepare_disks, config.domain_type,
-                                     config.image_store)
+                                     config.image_store, config.serial_socket)
         notifier = self._notifier()
         server, _ = await start_server([
             service(cmd_pb2, "Cmd", cmd_pb2_grpc.add_CmdServicer_to_server, CmdServicer(self.manager)),
@@ -105,6 +107,8 @@ class Launcher:
             except libvirt.libvirtError:
                 pass
             await asyncio.to_thread(self.libvirtd.stop)
+            if config.serial_socket is not None:
+                config.serial_socket.unlink(missing_ok=True)  # before the Cmd socket takes its directory
             _remove_socket(config.cmd_socket)
         return self._exit_code
 

@@ -128,7 +128,9 @@ async def _pump_both(client: web.WebSocketResponse, backend: aiohttp.ClientWebSo
                 await sink.send_str(message.data)
             else:
                 break
-        await sink.close()
+        # The close code means something to clients (1001: another session took over).
+        code = source.close_code or aiohttp.WSCloseCode.OK
+        await sink.close(code=code if code not in (1005, 1006) else aiohttp.WSCloseCode.OK)
 
     tasks = [asyncio.create_task(forward(client, backend)), asyncio.create_task(forward(backend, client))]
     _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
