@@ -162,7 +162,8 @@ The demo VM is running on {node}. Everything stays up; try:
   kubectl patch vm demo --type merge -p '{{"spec":{{"runStrategy":"Halted"}}}}'   # stop it
   kubectl patch vm demo --type merge -p '{{"spec":{{"runStrategy":"Always"}}}}'   # start it again
   kubectl get vmi demo -o yaml               # status: phase, conditions, interfaces, node
-  tail -f {log}   # its serial console
+  .venv/bin/virtctl console demo             # its serial console (^] to leave)
+  .venv/bin/virtctl restart demo
 
   .venv/bin/virtctl local status
   .venv/bin/virtctl local down               # stop the local cluster
