@@ -24,7 +24,7 @@ Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 
 MAX_BODY = 3 * 1024 * 1024  # kube-apiserver's request size limit
-_PUBLIC_PATHS = {"/healthz", "/livez", "/readyz", "/version"}
+_PUBLIC_PATHS = {"/healthz", "/livez", "/readyz", "/version", "/version/"}
 
 
 def json_response(body: Obj, status: int = 200, warnings: list[str] | None = None) -> web.Response:

@@ -73,12 +73,13 @@ class APIServer:
         await self._ensure_namespaces()
         handlers = Handlers(self)
         app = web.Application(middlewares=[handlers.middleware], client_max_size=MAX_BODY + 1024)
-        app.router.add_get("/healthz", handlers.health)
-        app.router.add_get("/livez", handlers.health)
-        app.router.add_get("/readyz", handlers.health)
-        app.router.add_get("/version", handlers.version)
-        app.router.add_get("/api", handlers.api)
-        app.router.add_get("/apis", handlers.apis)
+        # Each with and without a trailing slash, as kube-apiserver answers both (the
+        # official client asks for /version/ and /api/).
+        for path, handler in (("/healthz", handlers.health), ("/livez", handlers.health),
+                              ("/readyz", handlers.health), ("/version", handlers.version),
+                              ("/api", handlers.api), ("/apis", handlers.apis)):
+            app.router.add_get(path, handler)
+            app.router.add_get(f"{path}/", handler)
         app.router.add_get("/openapi/v3", handlers.openapi_v3)
         app.router.add_get("/openapi/v3/{tail:.*}", handlers.openapi_v3)
         app.router.add_route("*", "/{tail:.*}", handlers.dispatch)

@@ -189,3 +189,8 @@ def test_apps_defaults(api, namespace) -> None:
         "selector": {"matchLabels": {"app": "d"}}, "template": template}})
     assert daemonset.spec.update_strategy.type == "RollingUpdate"
     assert daemonset.spec.update_strategy.rolling_update.max_unavailable == 1
+
+
+def test_the_official_clients_slash_paths_answer(api) -> None:
+    assert client.VersionApi(api).get_code().git_version
+    assert "v1" in client.CoreApi(api).get_api_versions().versions
