@@ -1,8 +1,9 @@
 """NodeService: what the controller, virt-api and peer handlers ask of this node's handler.
 
 Lifecycle calls are forwarded to the VMI's launcher over Cmd; the console is bridged to
-the guest's serial socket (virt_handler.console). The migration calls belong to later
-work and answer UNIMPLEMENTED.
+the guest's serial socket (virt_handler.console). MigrationTunnel relays a migration's
+channels to the target launcher (virt_handler.migration_tunnel); PrepareMigrationTarget
+belongs to later work and answers UNIMPLEMENTED.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from kubevirt_grpc.nodeservice.v1 import nodeservice_pb2 as pb
 from kubevirt_grpc.nodeservice.v1 import nodeservice_pb2_grpc as pb_grpc
 from virt_handler.cmd_client import LauncherClient, LauncherError
 from virt_handler.console import SerialConsoles
+from virt_handler.migration_tunnel import TargetRegistry, TunnelTarget
 
 SUPPORTED_NODESERVICE_VERSIONS = (1,)
 HEARTBEAT_SECONDS = 5.0
@@ -34,6 +36,9 @@ class NodeServiceServicer(pb_grpc.NodeServiceServicer):
         self._running_vmis = running_vmis  # () -> int
         self._interval = heartbeat_seconds
         self.consoles = SerialConsoles(node_name, self._sockets)
+        # Filled by whoever prepares a migration target on this node; read by MigrationTunnel.
+        self.migration_targets = TargetRegistry()
+        self.tunnels = TunnelTarget(self.migration_targets)
 
     async def Heartbeats(self, request: pb.HeartbeatRequest, context: grpc.aio.ServicerContext
                          ) -> AsyncIterator[pb.Heartbeat]:
@@ -46,6 +51,11 @@ class NodeServiceServicer(pb_grpc.NodeServiceServicer):
                       context: grpc.aio.ServicerContext) -> None:
         # The reader/writer API (context.read/write), not the iterators: see virt_handler.console.
         await self.consoles.serve(context)
+
+    async def MigrationTunnel(self, request_iterator: AsyncIterator[pb.TunnelFrame],
+                              context: grpc.aio.ServicerContext) -> None:
+        # The reader/writer API, as Console: see virt_handler.migration_tunnel.
+        await self.tunnels.serve(context)
 
     async def _forward(self, ref: pb.VMIRef, action: str, context: grpc.aio.ServicerContext) -> pb.LifecycleResponse:
         if not ref.uid:

@@ -1,0 +1,277 @@
+"""MigrationTunnel throughput against a raw unix-socket relay, measured in one run. Prints
+figures only.
+
+    .venv/bin/python -m bench.tunnel [--mib 256] [--chunk-kib 256] [--insecure] [--runs 3]
+
+raw:    writer -> unix socket -> asyncio relay (sock_recv/sock_sendall, same chunk size as
+        the tunnel) -> unix socket -> sink
+raw x2: the same with a second relay in a second process, as the tunnel has one relay in
+        each handler
+tunnel: writer -> unix socket -> SourceTunnel -> gRPC over loopback TCP (mutual TLS as
+        between two handlers, unless --insecure) -> a second process serving
+        NodeService.MigrationTunnel (the real servicer, gRPC server options as in production)
+        -> unix socket -> sink
+The writer and the sink are threads of this process with blocking sockets; the sink checks
+a CRC of every byte. The target handler is its own process, as on another node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+from grpc_support.server import service, start_server
+from kubevirt_grpc.nodeservice.v1 import nodeservice_pb2 as pb
+from kubevirt_grpc.nodeservice.v1 import nodeservice_pb2_grpc as pb_grpc
+from pki import load, new_ca, save
+from pki.cluster_ca import channel_credentials, server_credentials
+from virt_handler import migration_tunnel
+from virt_handler.migration_tunnel import SourceTunnel, tunnel_channel
+from virt_handler.node_service import NodeServiceServicer
+
+MIB = 1024 * 1024
+BLOCK = 4 * MIB
+MIGRATION = "bench"
+
+
+class Sink(threading.Thread):
+    """Accepts one connection on ``path`` and reads it to EOF, counting bytes and a CRC."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(daemon=True)
+        self.path = path
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(path))
+        self.listener.listen(1)
+        self.received = 0
+        self.crc = 0
+        self.finished = threading.Event()
+
+    def run(self) -> None:
+        conn, _ = self.listener.accept()
+        self.listener.close()
+        self.path.unlink()
+        buffer = bytearray(BLOCK)
+        view = memoryview(buffer)
+        with conn:
+            while n := conn.recv_into(buffer):
+                self.crc = zlib.crc32(view[:n], self.crc)
+                self.received += n
+        self.finished.set()
+
+
+def _write(path: Path, block: bytes, total: int) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(str(path))
+        sent = 0
+        while sent < total:
+            piece = memoryview(block)[:min(len(block), total - sent)]
+            sock.sendall(piece)
+            sent += len(piece)
+        sock.shutdown(socket.SHUT_WR)
+        while sock.recv(65536):  # until the far end closes: the whole path was torn down
+            pass
+
+
+async def _push(entry: Path, sink_path: Path, block: bytes, total: int, expected_crc: int) -> float:
+    """Seconds from the first byte written to the last byte read (and checked)."""
+    sink = Sink(sink_path)
+    sink.start()
+    start = time.perf_counter()
+    writer = asyncio.create_task(asyncio.to_thread(_write, entry, block, total))
+    while not sink.finished.is_set():
+        await asyncio.sleep(0.001)
+    elapsed = time.perf_counter() - start
+    await asyncio.wait_for(writer, 30)
+    if sink.received != total or sink.crc != expected_crc:
+        raise SystemExit(f"corrupted: {sink.received} bytes of {total}, crc {sink.crc:#x} != {expected_crc:#x}")
+    return elapsed
+
+
+# -- raw relay ---------------------------------------------------------------------------------
+
+async def _pipe(src: socket.socket, dst: socket.socket, chunk: int) -> None:
+    loop = asyncio.get_running_loop()
+    while data := await loop.sock_recv(src, chunk):
+        await loop.sock_sendall(dst, data)
+    with contextlib.suppress(OSError):
+        dst.shutdown(socket.SHUT_WR)
+
+
+async def _relay_connection(conn: socket.socket, forward: Path, chunk: int) -> None:
+    loop = asyncio.get_running_loop()
+    conn.setblocking(False)
+    upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    upstream.setblocking(False)
+    try:
+        await loop.sock_connect(upstream, str(forward))
+        await asyncio.gather(_pipe(conn, upstream, chunk), _pipe(upstream, conn, chunk))
+    finally:
+        conn.close()
+        upstream.close()
+
+
+@contextlib.asynccontextmanager
+async def raw_relay(listen: Path, forward: Path, chunk: int) -> AsyncIterator[None]:
+    """Relays every connection made to ``listen`` to ``forward``, both ways."""
+    loop = asyncio.get_running_loop()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(listen))
+    listener.listen(4)
+    listener.setblocking(False)
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def accept() -> None:
+        while True:
+            conn, _ = await loop.sock_accept(listener)
+            task = asyncio.create_task(_relay_connection(conn, forward, chunk))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    accepting = asyncio.create_task(accept())
+    try:
+        yield
+    finally:
+        for task in (accepting, *tasks):
+            task.cancel()
+        await asyncio.gather(accepting, *tasks, return_exceptions=True)
+        listener.close()
+        listen.unlink()
+
+
+# -- the peer process: the target handler (and the second raw relay) --------------------------
+
+async def serve_peer(work: Path, mutual_tls: bool, chunk: int) -> None:
+    servicer = NodeServiceServicer("target-node", "qemu", work, lambda: 0)
+    servicer.tunnels.chunk = chunk
+    servicer.migration_targets.register(MIGRATION, pb.QEMU, work / "tunnel-sink.sock")
+    services = [service(pb, "NodeService", pb_grpc.add_NodeServiceServicer_to_server, servicer)]
+    ca = load(work, "ca")
+    credentials = server_credentials(ca, "target-node") if mutual_tls and ca else None
+    server, port = await start_server(services, tcp_address="127.0.0.1:0", credentials=credentials)
+    async with raw_relay(work / "peer-raw.sock", work / "raw-sink.sock", chunk):
+        print(port, flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until the parent closes it
+    await server.stop(None)
+
+
+@contextlib.asynccontextmanager
+async def peer(work: Path, mutual_tls: bool, chunk: int) -> AsyncIterator[int]:
+    argv = [sys.executable, "-m", "bench.tunnel", "--peer", str(work), "--chunk-kib", str(chunk // 1024)]
+    if not mutual_tls:
+        argv.append("--insecure")
+    process = await asyncio.create_subprocess_exec(*argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), 60)
+        if not line.strip():
+            raise SystemExit("the peer process did not start")
+        yield int(line)
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), 10)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+# -- the measures ------------------------------------------------------------------------------
+
+async def run_raw(work: Path, chunk: int, block: bytes, total: int, crc: int) -> float:
+    async with raw_relay(work / "raw.sock", work / "raw-sink.sock", chunk):
+        return await _push(work / "raw.sock", work / "raw-sink.sock", block, total, crc)
+
+
+async def run_raw2(work: Path, chunk: int, block: bytes, total: int, crc: int) -> float:
+    async with raw_relay(work / "raw2.sock", work / "peer-raw.sock", chunk):
+        return await _push(work / "raw2.sock", work / "raw-sink.sock", block, total, crc)
+
+
+async def run_tunnel(work: Path, port: int, mutual_tls: bool, chunk: int, block: bytes, total: int,
+                     crc: int) -> float:
+    ca = load(work, "ca")
+    credentials = channel_credentials(ca, "source-node") if mutual_tls and ca else None
+    channel = tunnel_channel(f"127.0.0.1:{port}", credentials, "target-node")
+    tunnel = SourceTunnel(channel, MIGRATION, pb.QEMU, work / "tunnel-source.sock", chunk=chunk)
+    try:
+        await tunnel.start()
+        elapsed = await _push(tunnel.path, work / "tunnel-sink.sock", block, total, crc)
+        await asyncio.wait_for(tunnel.wait_idle(), 30)
+        if tunnel.counters.sent != total or tunnel.counters.failures:
+            raise SystemExit(f"tunnel counters: {tunnel.counters}")
+        return elapsed
+    finally:
+        await tunnel.close()
+        await channel.close()
+
+
+def _rate(total: int, seconds: float) -> float:
+    return total / MIB / seconds
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    total = args.mib * MIB
+    chunk = args.chunk_kib * 1024
+    mutual_tls = not args.insecure
+    block = os.urandom(BLOCK)
+    crc = 0
+    for at in range(0, total, BLOCK):
+        crc = zlib.crc32(memoryview(block)[:min(BLOCK, total - at)], crc)
+    print(f"{args.mib} MiB one way, {args.chunk_kib} KiB frames, gRPC over loopback TCP with "
+          f"{'mutual TLS' if mutual_tls else 'plaintext'}, {os.cpu_count()} CPUs, best of {args.runs}")
+    runs: dict[str, list[float]] = {"raw": [], "raw x2": [], "tunnel": []}
+    with tempfile.TemporaryDirectory(prefix="kv-bench-", dir="/tmp") as tmp:
+        work = Path(tmp)
+        save(new_ca("bench-tunnel-ca"), work, "ca")
+        async with peer(work, mutual_tls, chunk) as port:
+            measures: dict[str, Callable[[], Awaitable[float]]] = {
+                "raw": lambda: run_raw(work, chunk, block, total, crc),
+                "raw x2": lambda: run_raw2(work, chunk, block, total, crc),
+                "tunnel": lambda: run_tunnel(work, port, mutual_tls, chunk, block, total, crc),
+            }
+            for _ in range(args.runs):
+                for name, measure in measures.items():
+                    if args.only in (None, name):
+                        runs[name].append(await measure())
+    runs = {name: seconds for name, seconds in runs.items() if seconds}
+    best = {name: _rate(total, min(seconds)) for name, seconds in runs.items()}
+    for name, seconds in runs.items():
+        figures = ", ".join(f"{_rate(total, s):.0f}" for s in seconds)
+        print(f"  {name:8} {best[name]:6.0f} MB/s  (runs: {figures})")
+    if "tunnel" in best and "raw" in best:
+        print(f"  tunnel / raw     {best['tunnel'] / best['raw']:.2f}x  (issue target >= 0.9x)")
+    if "tunnel" in best and "raw x2" in best:
+        print(f"  tunnel / raw x2  {best['tunnel'] / best['raw x2']:.2f}x")
+    print("  (MB = MiB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="bench.tunnel", description=__doc__.splitlines()[0])
+    parser.add_argument("--mib", type=int, default=256)
+    parser.add_argument("--chunk-kib", type=int, default=migration_tunnel.CHUNK // 1024)
+    parser.add_argument("--insecure", action="store_true", help="plaintext gRPC instead of mutual TLS")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", choices=["raw", "raw x2", "tunnel"], help="measure one path (for profiling)")
+    parser.add_argument("--peer", type=Path, help=argparse.SUPPRESS)  # internal: run as the target handler
+    args = parser.parse_args()
+    if args.peer is not None:
+        asyncio.run(serve_peer(args.peer, not args.insecure, args.chunk_kib * 1024))
+    else:
+        asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()
