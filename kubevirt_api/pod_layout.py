@@ -36,3 +36,22 @@ def claim_mount(volume_name: str) -> str:
 
 def claim_device(volume_name: str) -> str:
     return f"{BLOCK_DEVICES_DIR}/{volume_name}"
+
+
+# Live migration moves two byte streams between the nodes, each through one unix socket per
+# side in the VMI's sockets directory (the same path string on both nodes, a different socket
+# on each): on the source node virt-handler listens on both (the launcher's libvirt connects to
+# the "libvirt" one, its QEMU sends the migration stream into the "qemu" one); on the target
+# node the launcher serves its libvirt on the "libvirt" one and its QEMU listens for the
+# incoming stream on the "qemu" one, and virt-handler connects to both.
+MIGRATION_CHANNELS = ("libvirt", "qemu")
+
+
+def migration_socket_name(channel: str) -> str:
+    if channel not in MIGRATION_CHANNELS:
+        raise ValueError(f"channel: expected one of {', '.join(MIGRATION_CHANNELS)}, got {channel!r}")
+    return f"migration-{channel}.sock"
+
+
+def migration_socket(uid: str, channel: str, sockets_dir: str = SOCKETS_DIR) -> str:
+    return f"{sockets_dir}/{uid}/{migration_socket_name(channel)}"

@@ -33,6 +33,10 @@ class DomainNotFound(LookupError):
     pass
 
 
+class MigrationTargetBusy(RuntimeError):
+    pass
+
+
 class DomainManager:
     def __init__(self, connection: libvirt.virConnect, work_dir: Path, prepare_disks: PrepareDisks,
                  domain_type: str, image_store: Path | None = None, serial_socket: Path | None = None) -> None:
@@ -59,6 +63,9 @@ class DomainManager:
     def vmi(self) -> Obj | None:
         return self._vmi
 
+    def domain(self) -> libvirt.virDomain:
+        return self._domain()
+
     def _domain(self) -> libvirt.virDomain:
         if self._name is None:
             raise DomainNotFound("no domain has been synced yet")
@@ -77,16 +84,48 @@ class DomainManager:
                     return
             except DomainNotFound:
                 pass
-            disks = self._prepare_disks(vmi)
-            self.serial_socket.parent.mkdir(parents=True, exist_ok=True)
-            kernel, initrd = kernel_and_initrd(vmi, self._image_store, self.work_dir / "kernel-images")
-            options = DomainOptions(domain_type=self._domain_type, serial_socket=self.serial_socket,
-                                    serial_log=self.serial_log, kernel=kernel, initrd=initrd)
-            xml = domain_xml(vmi, disks, options)
-            (self.work_dir / "domain.xml").write_text(xml)
-            domain = self._conn.defineXML(xml)
+            domain = self._conn.defineXML(self._prepare(vmi))
             paused = (vmi.get("spec") or {}).get("startStrategy") == "Paused"
             domain.createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED if paused else 0)
+
+    def _prepare(self, vmi: Obj) -> str:
+        """Volumes, kernel and console paths of the VMI; returns its domain XML."""
+        disks = self._prepare_disks(vmi)
+        self.serial_socket.parent.mkdir(parents=True, exist_ok=True)
+        kernel, initrd = kernel_and_initrd(vmi, self._image_store, self.work_dir / "kernel-images")
+        options = DomainOptions(domain_type=self._domain_type, serial_socket=self.serial_socket,
+                                serial_log=self.serial_log, kernel=kernel, initrd=initrd)
+        xml = domain_xml(vmi, disks, options)
+        (self.work_dir / "domain.xml").write_text(xml)
+        return xml
+
+    def prepare_incoming(self, vmi: Obj) -> None:
+        """Migration target: everything the incoming domain will open, at the paths the
+        source uses (the same strings in every launcher pod of this VMI), but no domain:
+        the source's libvirt creates it."""
+        with self._lock:
+            self._name = domain_name(vmi)
+            self._vmi = vmi
+            try:
+                if self._domain().isActive():
+                    raise MigrationTargetBusy(f"domain {self._name} already runs here")
+            except DomainNotFound:
+                pass
+            self._prepare(vmi)
+
+    def adopt_incoming(self, vmi: Obj) -> bool:
+        """Migration target, after the switchover: whether the migrated domain runs here."""
+        with self._lock:
+            self._name = domain_name(vmi)
+            self._vmi = vmi
+            try:
+                domain = self._domain()
+            except DomainNotFound:
+                return False
+            # A domain still paused for the incoming migration has not been handed over yet.
+            state, reason = domain.state()
+            return bool(domain.isActive()) and not (state == libvirt.VIR_DOMAIN_PAUSED
+                                                    and reason == libvirt.VIR_DOMAIN_PAUSED_MIGRATION)
 
     def pause(self) -> None:
         domain = self._domain()

@@ -28,6 +28,7 @@ from virt_launcher import events
 from virt_launcher.cmd_server import SUPPORTED_CMD_VERSIONS, CmdServicer
 from virt_launcher.domain_manager import DomainManager, PrepareDisks
 from virt_launcher.libvirtd import Libvirtd
+from virt_launcher.migration import MigrationController
 from virt_launcher.test_driver import TestDriver
 from virt_launcher.notify_client import DomainNotifier
 
@@ -59,11 +60,14 @@ class Launcher:
         self._prepare_disks = prepare_disks
         self.libvirtd: Libvirtd | TestDriver = (
             TestDriver(config.work_dir) if config.hypervisor == "test" else Libvirtd(config.work_dir))
-        self._events: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        # ("lifecycle", state, reason, held) or ("status", None, None, False); held: an event of
+        # an incoming domain that is not ours until the migration is finalized.
+        self._events: asyncio.Queue[tuple[str, str | None, str | None, bool]] = asyncio.Queue()
         self._stopped = asyncio.Event()
         self._exit_code = 0
         self._started = False
         self.manager: DomainManager | None = None
+        self.migration: MigrationController | None = None
 
     async def run(self) -> int:
         config = self.config
@@ -74,13 +78,20 @@ class Launcher:
         connection = await asyncio.to_thread(libvirt.open, self.libvirtd.uri)
         events.watch_lifecycle(
             connection,
-            lambda _name, state, reason: loop.call_soon_threadsafe(self._events.put_nowait, (state, reason)),
+            lambda _name, state, reason: loop.call_soon_threadsafe(self._lifecycle, state, reason),
             lambda reason: loop.call_soon_threadsafe(self._libvirt_lost, f"connection closed (reason {reason})"))
         self.manager = DomainManager(connection, config.work_dir, self._prepare_disks, config.domain_type,
                                      config.image_store, config.serial_socket)
+        self.migration = MigrationController(
+            self.manager, config.cmd_socket.parent,
+            self.libvirtd.socket if isinstance(self.libvirtd, Libvirtd) else None,
+            on_status=lambda _state: loop.call_soon_threadsafe(self._events.put_nowait,
+                                                               ("status", None, None, False)),
+            on_finalized=self._finalized)
         notifier = self._notifier()
         server, _ = await start_server([
-            service(cmd_pb2, "Cmd", cmd_pb2_grpc.add_CmdServicer_to_server, CmdServicer(self.manager)),
+            service(cmd_pb2, "Cmd", cmd_pb2_grpc.add_CmdServicer_to_server,
+                    CmdServicer(self.manager, migration=self.migration)),
             info_service("CmdInfo", SUPPORTED_CMD_VERSIONS, LAUNCHER_VERSION),
         ], unix_socket=config.cmd_socket)
         tasks = [asyncio.create_task(self._forward_events(notifier)), asyncio.create_task(self._supervise())]
@@ -97,6 +108,8 @@ class Launcher:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await server.stop(1)
+            if self.migration is not None:
+                await self.migration.close()
             if notifier is not None:
                 await notifier.close()
             if self.manager is not None:
@@ -125,8 +138,18 @@ class Launcher:
                 None, "Shutoff"):
             self.stop(0)
             return
+        if self.migration is not None and self.migration.incoming:
+            self.stop(0)  # a half-arrived guest is the source's: the source keeps running it
+            return
         grace = int((vmi.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
-        asyncio.get_running_loop().run_in_executor(None, manager.shutdown, grace)
+        migration = self.migration
+
+        def shutdown() -> None:
+            if migration is not None:
+                migration.abort_outgoing()  # the guest stays here, and goes down with the pod
+            manager.shutdown(grace)
+
+        asyncio.get_running_loop().run_in_executor(None, shutdown)
 
     def _notifier(self) -> DomainNotifier | None:
         if self.config.notify_socket is None:
@@ -137,19 +160,57 @@ class Launcher:
         notifier.start()
         return notifier
 
+    def _lifecycle(self, state: str, reason: str) -> None:
+        held = self.migration is not None and self.migration.incoming
+        self._events.put_nowait(("lifecycle", state, reason, held))
+
+    def _finalized(self) -> None:
+        """The migrated guest is ours now: tell the handler its state, watch it from here on."""
+        info = self.manager.info() if self.manager is not None else None
+        status = (info or {}).get("status") or {}
+        self._events.put_nowait(("lifecycle", status.get("status", "Running"), status.get("reason", "Migrated"),
+                                 False))
+
+    async def _send(self, notifier: DomainNotifier | None, kind: int, domain: dict[str, Any]) -> None:
+        if notifier is not None:
+            await notifier.send(notify_pb2.DomainEvent(type=kind, domain_json=json.dumps(domain).encode(),
+                                                       timestamp_unix_nano=time.time_ns()))
+
     async def _forward_events(self, notifier: DomainNotifier | None) -> None:
         while True:
-            state, reason = await self._events.get()
+            kind, state, reason, held = await self._events.get()
+            if kind == "status":
+                await self._send(notifier, notify_pb2.DOMAIN_STATUS, await self._status_report())
+                continue
+            assert state is not None and reason is not None
+            if held:
+                log.info("incoming domain is %s (%s): not ours until the migration is finalized", state, reason)
+                continue
             log.info("domain is %s (%s)", state, reason)
             if state in ("Running", "Paused"):
                 self._started = True
-            if notifier is not None:
-                domain = await self._domain_report(state, reason)
-                await notifier.send(notify_pb2.DomainEvent(
-                    type=notify_pb2.DOMAIN_LIFECYCLE, domain_json=json.dumps(domain).encode(),
-                    timestamp_unix_nano=time.time_ns()))
+            await self._send(notifier, notify_pb2.DOMAIN_LIFECYCLE, await self._domain_report(state, reason))
             if state == "Shutoff" and self._started:
-                self.stop(0 if reason in ("Shutdown", "Destroyed") else 1)
+                if reason == "Migrated":
+                    # The guest lives on the target now: report how the migration ended, then go.
+                    if self.migration is not None:
+                        await self.migration.wait_outgoing(timeout=30)
+                    await self._send(notifier, notify_pb2.DOMAIN_STATUS, await self._status_report())
+                    self.stop(0)
+                else:
+                    self.stop(0 if reason in ("Shutdown", "Destroyed") else 1)
+
+    async def _status_report(self) -> dict[str, Any]:
+        """The domain as libvirt shows it now, with the last migration's state and progress."""
+        info = None
+        if self.manager is not None:
+            info = await asyncio.to_thread(_quietly_value, self.manager.info)
+        domain: dict[str, Any] = info or {"metadata": {"name": self.config.name, "namespace": self.config.namespace,
+                                                       "uid": self.config.uid}, "status": {}}
+        migration = self.migration.state() if self.migration is not None else None
+        if migration is not None:
+            domain.setdefault("status", {})["migration"] = migration
+        return domain
 
     async def _domain_report(self, state: str, reason: str) -> dict[str, Any]:
         """The domain as of this event: the event's state, and what libvirt shows of the rest."""
@@ -179,7 +240,7 @@ class Launcher:
         # An unmanaged guest must not outlive its launcher (its pod would be gone).
         kill_qemu_of(self.config.work_dir)
         # Reported as a crash: the handler marks the VMI Failed instead of losing it.
-        self._events.put_nowait(("Crashed", "Unknown"))
+        self._lifecycle("Crashed", "Unknown")
         asyncio.get_running_loop().call_later(1.0, self.stop, 1)
 
 

@@ -67,8 +67,13 @@ class Libvirtd:
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
+    def socket(self) -> Path:
+        """The read-write control socket: the launcher's, and a migration source's via relay."""
+        return self.sock_dir / "libvirt-sock"
+
+    @property
     def uri(self) -> str:
-        return f"qemu:///system?socket={self.sock_dir}/libvirt-sock"
+        return f"qemu:///system?socket={self.socket}"
 
     @property
     def pid(self) -> int | None:
@@ -84,7 +89,7 @@ class Libvirtd:
                                                                             log=self.log_path))
         (self.conf_dir / "qemu.conf").write_text(_QEMU_CONF)
         self.caps_cache.mkdir(parents=True, exist_ok=True)
-        socket = self.sock_dir / "libvirt-sock"
+        socket = self.socket
         socket.unlink(missing_ok=True)
         environment = {**os.environ, "CONF_DIR": str(self.conf_dir), "SOCK_DIR": str(self.sock_dir),
                        "CAPS_CACHE": str(self.caps_cache), "LIBVIRTD": LIBVIRTD}

@@ -27,6 +27,8 @@ class NotifyReceiver:
 
     def __init__(self, socket: Path) -> None:
         self.states: list[tuple[str, str]] = []
+        # The domains of DOMAIN_STATUS events (a migration's progress and outcome under status.migration).
+        self.statuses: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -40,6 +42,9 @@ class NotifyReceiver:
         return server
 
     def _sink(self, hello: notify_pb2.Hello, event: notify_pb2.DomainEvent) -> None:
+        if event.type == notify_pb2.DOMAIN_STATUS:
+            with self._lock:
+                self.statuses.append(json.loads(event.domain_json))
         if event.type == notify_pb2.DOMAIN_LIFECYCLE:
             status = json.loads(event.domain_json)["status"]
             with self._lock:
@@ -65,16 +70,27 @@ class NotifyReceiver:
 
 class LauncherProcess:
     def __init__(self, work: Path, vmi: dict[str, Any], image_store: Path, notify_socket: Path,
-                 context: dict[str, Any] | None = None, cmd_socket: Path | None = None) -> None:
+                 context: dict[str, Any] | None = None, cmd_socket: Path | None = None,
+                 pod_root: Path | None = None) -> None:
+        """pod_root: run the launcher in its own mount namespace where ``work`` is mounted at
+        ``pod_root``, as a pod sees its volumes: two launchers of one VMI (a migration's
+        source and target) then use the same path strings for different files, as they do
+        on two nodes. Paths on this object stay the caller's view (under ``work``)."""
         self.work = work
         self.cmd_socket = cmd_socket or work / "launcher.sock"
+        inside = pod_root or work
+        launcher_socket = inside / self.cmd_socket.relative_to(work) if pod_root else self.cmd_socket
         meta = vmi["metadata"]
         args = [sys.executable, "-m", "virt_launcher", "--namespace", meta["namespace"], "--name", meta["name"],
-                "--uid", meta["uid"], "--work-dir", str(work / "vmi"), "--cmd-socket", str(self.cmd_socket),
+                "--uid", meta["uid"], "--work-dir", str(inside / "vmi"), "--cmd-socket", str(launcher_socket),
                 "--notify-socket", str(notify_socket), "--image-store", str(image_store), "--emulation", "tcg"]
         if context is not None:
             (work / "context.json").write_text(json.dumps(context))
             args += ["--context", str(work / "context.json")]
+        if pod_root is not None:
+            pod_root.mkdir(parents=True, exist_ok=True)
+            args = ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
+                    'mount --bind "$1" "$2" && shift 2 && exec "$@"', "pod", str(work), str(pod_root), *args]
         self.log = open(work / "launcher.log", "ab")
         self.process = subprocess.Popen(args, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT,
                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
