@@ -1,5 +1,6 @@
-"""virt-controller: the VM, VMI, replica set and node controllers behind one Lease, so that of
-several replicas exactly one acts while the others keep warm caches.
+"""virt-controller: the VM, VMI, replica set, migration, evacuation and node controllers
+behind one Lease, so that of several replicas exactly one acts while the others keep warm
+caches.
 
     python -m virt_controller [--kubeconfig PATH] [--namespace kubevirt] [--launcher-image IMAGE]
 """
@@ -11,7 +12,10 @@ import sys
 
 from kube_client.controller import LeaderElector
 from kube_client.daemon import run_until_signalled
+from kubevirt_api.migration_config import CachedMigrationConfig
 from virt_controller.launcher_pod import LAUNCHER_IMAGE
+from virt_controller.migration_controller import MigrationController
+from virt_controller.migration_evacuation import EvacuationController
 from virt_controller.handler_heartbeats import HandlerHeartbeats
 from virt_controller.node_controller import HEARTBEAT_TIMEOUT_SECONDS, NodeController
 from virt_controller.replicaset_controller import ReplicaSetController
@@ -29,7 +33,11 @@ class VirtController:
         # lease_timing: lease_duration, renew_deadline, retry_period (seconds), for tests.
         self.leader = LeaderElector(api, namespace, LEASE_NAME, **lease_timing)
         self.heartbeats = HandlerHeartbeats(api, namespace)
+        migration_config = CachedMigrationConfig(api, namespace)
         self.parts = [VMIController(api, launcher_image=launcher_image, leader=self.leader),
+                      MigrationController(api, launcher_image=launcher_image, config=migration_config,
+                                          leader=self.leader),
+                      EvacuationController(api, config=migration_config, leader=self.leader),
                       VMController(api, leader=self.leader), ReplicaSetController(api, leader=self.leader),
                       NodeController(api, heartbeat_timeout=heartbeat_timeout, leader=self.leader,
                                      stream_beats=self.heartbeats.last_beat)]

@@ -158,3 +158,44 @@ def launcher_pod(vmi: Obj, image: str = LAUNCHER_IMAGE) -> Obj:
         if spec.get(field):
             pod["spec"][field] = copy.deepcopy(spec[field])
     return pod
+
+
+# --- the migration target pod ---------------------------------------------------------------
+
+MIGRATION_JOB_NAME_ANNOTATION = "kubevirt.io/migrationJobName"   # upstream's, on a target pod
+HOSTNAME_TOPOLOGY_KEY = "kubernetes.io/hostname"
+# Labels of the VMI that name its nodes: true of the source, false of a target pod.
+_NODE_LABELS = (labels.NODE_NAME_LABEL, labels.MIGRATION_TARGET_NODE_LABEL)
+
+
+def migration_target_pod(vmi: Obj, migration: Obj, image: str = LAUNCHER_IMAGE) -> Obj:
+    """The launcher pod a migration starts on another node, as upstream renders it: the
+    VMI's own launcher pod (same owner, resources, volumes), marked with the migration's
+    UID (label) and name (annotation), kept off every node that runs a launcher of this
+    VMI by a required pod anti-affinity on the hostname, with the migration's
+    spec.addedNodeSelector, and without a fixed hostname (source and target must differ).
+
+    One difference from upstream: the VMI owns it, but not as its controller until the
+    migration succeeds (the migration controller then hands the controller flag from the
+    source pod to this one), so that the VMI controller, which follows the VMI's
+    controlled pod, never mistakes a target pod that failed or was cancelled, or the
+    source pod that exits after the guest left, for the pod its guest runs in."""
+    pod = launcher_pod(vmi, image)
+    meta = pod["metadata"]
+    for owner in meta["ownerReferences"]:
+        owner["controller"] = False
+    for label in _NODE_LABELS:
+        meta["labels"].pop(label, None)
+    migration_meta = migration["metadata"]
+    meta["labels"][labels.MIGRATION_JOB_LABEL] = migration_meta["uid"]
+    meta["annotations"][MIGRATION_JOB_NAME_ANNOTATION] = migration_meta["name"]
+    spec = pod["spec"]
+    spec.pop("hostname", None)
+    added = dict(((migration.get("spec") or {}).get("addedNodeSelector")) or {})
+    spec["nodeSelector"] = {**added, **spec["nodeSelector"]}   # the VMI's own selector wins, as upstream
+    anti = spec.setdefault("affinity", {}).setdefault("podAntiAffinity", {})
+    anti.setdefault("requiredDuringSchedulingIgnoredDuringExecution", []).append({
+        "labelSelector": {"matchLabels": {labels.CREATED_BY_LABEL: vmi["metadata"]["uid"]}},
+        "topologyKey": HOSTNAME_TOPOLOGY_KEY,
+    })
+    return pod

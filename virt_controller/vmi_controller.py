@@ -42,6 +42,13 @@ def _not_synchronized(reason: str, message: str) -> Obj:
             "lastProbeTime": None, "lastTransitionTime": _now()}
 
 
+def _migrated_away(vmi: Obj, pod: Obj) -> bool:
+    """The pod is the source of a migration that succeeded: its end is not the guest's."""
+    state = (vmi.get("status") or {}).get("migrationState") or {}
+    return bool(state.get("completed")) and not state.get("failed") \
+        and (pod.get("spec") or {}).get("nodeName") == state.get("sourceNode") != state.get("targetNode")
+
+
 def _without_claim_wait(conditions: list[Obj]) -> Obj:
     """{"conditions": ...} without a stale FailedPvcNotFound, or {} when there is none."""
     kept = [c for c in conditions if c.get("reason") != "FailedPvcNotFound"]
@@ -135,6 +142,8 @@ class VMIController:
 
     def _with_pod(self, vmi: Obj, phase: VMIPhase, pod: Obj) -> None:
         pod_phase = (pod.get("status") or {}).get("phase")
+        if _migrated_away(vmi, pod):
+            return  # the source launcher ends after a successful migration; the guest lives on
         if pod_phase in ("Failed", "Succeeded") and phase != VMIPhase.SUCCEEDED:
             self._set_status(vmi, {"phase": VMIPhase.FAILED.value, "reason": "PodTerminated"}, VMIPhase.FAILED)
             return

@@ -125,7 +125,7 @@ def test_migration_gets_upstreams_label_and_finalizer() -> None:
                  "metadata": {"name": "mig", "labels": {"team": "a"}}, "spec": {"vmiName": "testvmi"}}
     mutated, _ = mutate(migration)
     assert mutated["metadata"]["labels"] == {"team": "a", "kubevirt.io/vmi-name": "testvmi"}
-    assert "finalizers" not in mutated["metadata"]  # until the migration controller removes it
+    assert mutated["metadata"]["finalizers"] == ["kubevirt.io/migrationJobFinalize"]
     assert mutated["spec"] == {"vmiName": "testvmi"}
 
 

@@ -1,15 +1,15 @@
-"""/migration-mutate-create: the label that finds a VMI's migrations.
-
-Upstream also adds kubevirt.io/migrationJobFinalize, which its migration controller
-removes after cleaning up; ours does not exist yet, and a finalizer nobody removes
-would make migrations undeletable, so it comes with that controller."""
+"""/migration-mutate-create: the label that finds a VMI's migrations, and upstream's
+kubevirt.io/migrationJobFinalize finalizer, which keeps a deleted migration until the
+migration controller (virt_controller/migration_controller.py) has cancelled it and
+cleaned up; the controller removes it once the migration is final."""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
 
-from virt_api.admission.metadata import set_label
+from kubevirt_api.labels import MIGRATION_FINALIZER
+from virt_api.admission.metadata import add_finalizer, set_label
 from virt_api.admission.patches import diff
 from virt_api.admission.review import ReviewRequest, allowed
 from virt_api.admission.shape import as_str, dig
@@ -30,6 +30,7 @@ def mutated_migration(migration: Obj) -> Obj:
     vmi_name = as_str(dig(after, "spec", "vmiName"))
     if vmi_name:
         set_label(metadata, MIGRATION_SELECTOR_LABEL, vmi_name)
+    add_finalizer(metadata, MIGRATION_FINALIZER)
     return after
 
 
