@@ -20,8 +20,9 @@ from grpc_support.versions import info_service
 from kube_client.daemon import run_until_signalled
 from kubevirt_api.pod_layout import SOCKETS_DIR
 from kubevirt_grpc.nodeservice.v1 import nodeservice_pb2, nodeservice_pb2_grpc
-from pki.cluster_ca import ensure_ca, server_credentials
+from pki.cluster_ca import channel_credentials, ensure_ca, server_credentials
 from virt_handler.heartbeat import HEARTBEAT_SECONDS, NodeHeartbeat
+from virt_handler.migrations import SourceSide, TargetSide
 from virt_handler.node_service import SUPPORTED_NODESERVICE_VERSIONS, NodeServiceServicer
 from virt_handler.vmi_sync import VMISync
 from virt_launcher.emulation import domain_type
@@ -51,16 +52,28 @@ class VirtHandler:
         ca = ensure_ca(client.CoreV1Api(self._api))
         host = self._listen.rpartition(":")[0]
         servicer = NodeServiceServicer(self.node_name, self.emulation, self._sockets_dir, self._running_vmis)
+        self._servicer = servicer
+        self._ca = ca
         self._server, self.port = await start_server([
             service(nodeservice_pb2, "NodeService", nodeservice_pb2_grpc.add_NodeServiceServicer_to_server,
                     servicer),
             info_service("NodeServiceInfo", SUPPORTED_NODESERVICE_VERSIONS, "kubevirt-py-handler/0.1.0"),
         ], tcp_address=self._listen, credentials=server_credentials(ca, self.node_name, addresses=(host,)))
 
+    def _migration_sides(self) -> None:
+        """Both halves of live migration, once NodeService (the tunnel's target end) serves."""
+        host = self._listen.rpartition(":")[0]
+        credentials = channel_credentials(self._ca, f"virt-handler-{self.node_name}")
+        self.sync.migration_target = TargetSide(self.node_name, self._sockets_dir, self._servicer.migration_targets,
+                                                f"{host}:{self.port}", self.sync.run, self.sync.patch_migration_state)
+        self.sync.migration_source = SourceSide(self.node_name, self._sockets_dir, lambda: credentials,
+                                                self.sync.run, self.sync.patch_migration_state)
+
     def start(self) -> None:
         self._sockets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(60)
+        self._migration_sides()
         self.sync.start()
         self.heartbeat.start()
 

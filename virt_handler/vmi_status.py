@@ -63,6 +63,8 @@ def _interfaces(reported: list[Obj]) -> list[Obj]:
 def status_update(vmi: Obj, state: str, reason: str, interfaces: list[Obj] | None = None) -> Obj:
     """The VMI status after its domain reported (state, reason) and, when known, its NICs."""
     status = dict(vmi.get("status") or {})
+    if state == "Shutoff" and reason == "Migrated":
+        return status  # the guest lives on in the migration's target, which reports it from now on
     phase = phase_for(state, reason)
     if VMIPhase(status.get("phase", "")).is_final and phase != VMIPhase(status["phase"]):
         return status  # a finished VMI never comes back to life

@@ -27,6 +27,7 @@ from kubevirt_api.phases import VMIConditionType, VMIPhase
 from kubevirt_api.pod_layout import launcher_socket
 from kubevirt_grpc.notify.v1 import notify_pb2, notify_pb2_grpc
 from virt_handler.cmd_client import LauncherClient, LauncherError
+from virt_handler.migrations import SourceSide, TargetSide, migration_state
 from virt_handler.notify_server import SUPPORTED_NOTIFY_VERSIONS, NotifyServicer
 from virt_handler.vmi_status import merge_conditions, status_update
 
@@ -50,11 +51,21 @@ class VMISync:
         self.sockets_dir = Path(sockets_dir)
         self._domains: dict[str, Obj] = {}   # VMI key -> the domain as its launcher last reported it
         self._uids: dict[str, str] = {}      # VMI key -> uid, to clean up after the VMI is gone
+        self._migration_reports: dict[str, Obj] = {}   # VMI key -> its launcher's last migration report
+        # Set by the handler once NodeService serves: the two halves of a live migration.
+        self.migration_source: SourceSide | None = None
+        self.migration_target: TargetSide | None = None
         self._lock = threading.Lock()
         self.vmis = SharedInformer(api, VMIS, label_selector=f"{labels.NODE_NAME_LABEL}={node_name}",
                                    name=f"vmis-{node_name}")
         self.controller = Controller("handler-vmi", self.reconcile, workers=2, informers=[self.vmis])
         self.controller.watch(self.vmis)
+        # The VMIs migrating to this node, seen through the label the migration controller sets.
+        self.incoming = SharedInformer(api, VMIS, label_selector=f"{labels.MIGRATION_TARGET_NODE_LABEL}={node_name}",
+                                       name=f"incoming-vmis-{node_name}")
+        self.target_controller = Controller("handler-migration-target", self.reconcile_target, workers=1,
+                                            informers=[self.incoming])
+        self.target_controller.watch(self.incoming)
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self._loop.run_forever, name="handler-grpc", daemon=True)
         self._notify_server: Any = None
@@ -67,8 +78,10 @@ class VMISync:
         self._loop_thread.start()
         self._notify_server = self._run(self._serve_notify())
         self.controller.start()
+        self.target_controller.start()
 
     def stop(self) -> None:
+        self.target_controller.stop()
         self.controller.stop()
         if self._notify_server is not None:
             self._run(self._notify_server.stop(1))
@@ -87,12 +100,17 @@ class VMISync:
         return server
 
     def _domain_event(self, hello: notify_pb2.Hello, event: notify_pb2.DomainEvent) -> None:
-        if event.type != notify_pb2.DOMAIN_LIFECYCLE:
-            return
         key = f"{hello.vmi_namespace}/{hello.vmi_name}"
+        domain = json.loads(event.domain_json)
         with self._lock:
-            self._domains[key] = json.loads(event.domain_json)
+            if event.type == notify_pb2.DOMAIN_LIFECYCLE:
+                self._domains[key] = domain
+            elif event.type == notify_pb2.DOMAIN_STATUS and (domain.get("status") or {}).get("migration"):
+                self._migration_reports[key] = domain["status"]["migration"]
+            else:
+                return
         self.controller.enqueue(key)
+        self.target_controller.enqueue(key)
 
     # --- reconcile ------------------------------------------------------------------------
 
@@ -119,12 +137,33 @@ class VMISync:
             phase = VMIPhase((vmi.get("status") or {}).get("phase", ""))
         if vmi["metadata"].get("deletionTimestamp") and phase == VMIPhase.RUNNING:
             return self._launcher_call(vmi, "shutdown")
+        if phase == VMIPhase.RUNNING and self.migration_source is not None and migration_state(vmi):
+            with self._lock:
+                report = self._migration_reports.get(key)
+            return self.migration_source.step(vmi, report)
         if phase == VMIPhase.SCHEDULED and domain is None:
             return self._launcher_call(vmi, "sync")
         return None
 
     def _socket(self, vmi: Obj) -> Path:
         return Path(launcher_socket(vmi["metadata"]["uid"], str(self.sockets_dir)))
+
+    def reconcile_target(self, key: str) -> float | None:
+        vmi = self.incoming.get(key)
+        if vmi is None or self.migration_target is None:
+            return None
+        return self.migration_target.step(vmi)
+
+    def patch_migration_state(self, vmi: Obj, changes: Obj) -> Obj:
+        """Merge changes into vmi.status.migrationState, guarded by the resourceVersion read;
+        returns the VMI as written."""
+        meta = vmi["metadata"]
+        return call(self._custom.patch_namespaced_custom_object_status, VMIS.group, VMIS.version, meta["namespace"],
+             VMIS.plural, meta["name"], {"metadata": {"resourceVersion": meta["resourceVersion"]},
+                                         "status": {"migrationState": changes}}, _content_type=MERGE_PATCH)
+
+    def run(self, coroutine: Any) -> Any:
+        return self._run(coroutine)
 
     def _remove_socket_dir(self, uid: str) -> None:
         """The VMI is gone and its pod with it: nothing will listen there again."""
