@@ -134,7 +134,9 @@ class SourceSide:
         if state.get("completed"):
             self._close(uid)
             return None
-        if report is not None and report.get("migrationUid") == uid and report.get("completed"):
+        # The launcher's report ends with completed (it moved) or failed (it did not).
+        if report is not None and report.get("migrationUid") == uid and (report.get("completed")
+                                                                         or report.get("failed")):
             self._finish(vmi, uid, report)
             return None
         if state.get("startTimestamp"):
@@ -190,8 +192,7 @@ class SourceSide:
         if report.get("failed"):
             changes["failureReason"] = report.get("failureReason") or "the migration failed"
         if report.get("abortStatus"):
-            changes["abortStatus"] = "Succeeded" if report.get("abortStatus") in ("Succeeded", "Aborting") \
-                and report.get("failed") else report["abortStatus"]
+            changes["abortStatus"] = report["abortStatus"]
         self._patch(vmi, changes)
         self._close(uid)
         log.info("migration %s: %s", uid, "failed: " + changes.get("failureReason", "") if changes["failed"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -60,3 +61,60 @@ def test_virtctl_migrate_moves_a_running_guest(kubevirt: Kubevirt) -> None:
     assert not any(markers.BOOTED in line for line in lines), "the guest rebooted on the target"
     kubevirt.delete("virtualmachines", "mover")
     eventually(lambda: kubevirt.vmi("mover") is None, timeout=90, what="mover removed")
+
+
+def _set_bandwidth(kubevirt: Kubevirt, bandwidth: str | None) -> None:
+    body = {"metadata": {"name": "kubevirt-config", "namespace": "kubevirt"},
+            "data": {"migrations": f"bandwidthPerMigration: {bandwidth}\n" if bandwidth else "{}\n"}}
+    try:
+        kubevirt.core.create_namespaced_config_map("kubevirt", body)
+    except Exception:
+        kubevirt.core.replace_namespaced_config_map("kubevirt-config", "kubevirt", body)
+
+
+def test_a_cancelled_migration_leaves_the_guest_on_the_source(kubevirt: Kubevirt) -> None:
+    # Slow enough (1 MiB/s for ~70 MiB) to be cancelled in flight; the config is read every 10 s.
+    _set_bandwidth(kubevirt, "1Mi")
+    kubevirt.create("virtualmachines", vm_manifest("stayer", "Always"))
+    vmi = eventually(lambda: kubevirt.running_vmi("stayer"), timeout=BOOT_TIMEOUT, what="Running", interval=0.3)
+    source = vmi["status"]["nodeName"]
+    eventually(lambda: last_counter(_console_on(kubevirt, vmi, source)) > 1, timeout=BOOT_TIMEOUT,
+               what="guest counting")
+    time.sleep(10.5)  # the controller's cached config has the bandwidth now
+    migration = kubevirt.create("virtualmachineinstancemigrations", {
+        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstanceMigration",
+        "metadata": {"name": "stayer-move"}, "spec": {"vmiName": "stayer"}})
+    eventually(lambda: (kubevirt.get("virtualmachineinstancemigrations", "stayer-move").get("status") or {})
+               .get("phase") == "Running", timeout=90, what="migration Running", interval=0.3)
+    kubevirt.delete("virtualmachineinstancemigrations", migration["metadata"]["name"])
+    eventually(lambda: kubevirt.get("virtualmachineinstancemigrations", "stayer-move") is None, timeout=60,
+               what="the cancelled migration removed", interval=0.5)
+    after = kubevirt.vmi("stayer")
+    state = after["status"]["migrationState"]
+    assert after["status"]["nodeName"] == source and after["status"]["phase"] == "Running"
+    assert state.get("abortStatus") == "Succeeded" and state.get("failed"), state
+    before = last_counter(_console_on(kubevirt, vmi, source))
+    eventually(lambda: last_counter(_console_on(kubevirt, vmi, source)) > before + 1, timeout=30,
+               what="still counting on the source")
+    _set_bandwidth(kubevirt, None)
+    kubevirt.delete("virtualmachines", "stayer")
+    eventually(lambda: kubevirt.vmi("stayer") is None, timeout=90, what="stayer removed")
+
+
+def test_a_vmi_on_an_unshared_claim_is_refused_with_the_reason(kubevirt: Kubevirt) -> None:
+    kubevirt.core.create_namespaced_persistent_volume_claim("default", {
+        "metadata": {"name": "rwo-data"}, "spec": {"accessModes": ["ReadWriteOnce"],
+                                                   "resources": {"requests": {"storage": "16Mi"}}}})
+    vm = vm_manifest("pinned", "Always", test_driver=True)
+    spec = vm["spec"]["template"]["spec"]
+    spec["domain"]["devices"]["disks"].append({"name": "data", "disk": {"bus": "virtio"}})
+    spec["volumes"].append({"name": "data", "persistentVolumeClaim": {"claimName": "rwo-data"}})
+    kubevirt.create("virtualmachines", vm)
+    eventually(lambda: any(c["type"] == "LiveMigratable" and c["status"] == "False"
+                           for c in ((kubevirt.running_vmi("pinned") or {}).get("status") or {}).get("conditions")
+                           or []), timeout=90, what="LiveMigratable False", interval=0.3)
+    result = subprocess.run([sys.executable, "-m", "virtctl", "--kubeconfig", str(kubevirt.state_dir / "kubeconfig"),
+                             "migrate", "pinned"], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert result.returncode == 1 and "PVC rwo-data is not shared" in result.stderr, result.stderr
+    kubevirt.delete("virtualmachines", "pinned")
+    eventually(lambda: kubevirt.vmi("pinned") is None, timeout=90, what="pinned removed")
