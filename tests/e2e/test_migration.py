@@ -11,7 +11,7 @@ import pytest
 
 from guest_image import markers
 from local_cluster.guest_console import serial_log_path
-from tests.e2e.cluster import REPO, Kubevirt, last_counter, vm_manifest
+from tests.e2e.cluster import REPO, Kubevirt, kill_9, last_counter, pids, vm_manifest
 from tests.wait import eventually
 
 pytestmark = pytest.mark.slow
@@ -118,3 +118,34 @@ def test_a_vmi_on_an_unshared_claim_is_refused_with_the_reason(kubevirt: Kubevir
     assert result.returncode == 1 and "PVC rwo-data is not shared" in result.stderr, result.stderr
     kubevirt.delete("virtualmachines", "pinned")
     eventually(lambda: kubevirt.vmi("pinned") is None, timeout=90, what="pinned removed")
+
+
+def test_a_target_killed_in_flight_leaves_the_guest_on_the_source(kubevirt: Kubevirt) -> None:
+    _set_bandwidth(kubevirt, "1Mi")
+    kubevirt.create("virtualmachines", vm_manifest("survivor", "Always"))
+    vmi = eventually(lambda: kubevirt.running_vmi("survivor"), timeout=BOOT_TIMEOUT, what="Running", interval=0.3)
+    source = vmi["status"]["nodeName"]
+    eventually(lambda: last_counter(_console_on(kubevirt, vmi, source)) > 1, timeout=BOOT_TIMEOUT,
+               what="guest counting")
+    time.sleep(10.5)  # the controller's cached config has the bandwidth now
+    kubevirt.create("virtualmachineinstancemigrations", {
+        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstanceMigration",
+        "metadata": {"name": "survivor-move"}, "spec": {"vmiName": "survivor"}})
+    eventually(lambda: (kubevirt.get("virtualmachineinstancemigrations", "survivor-move").get("status") or {})
+               .get("phase") == "Running", timeout=90, what="migration Running", interval=0.3)
+    target_pod = kubevirt.vmi("survivor")["status"]["migrationState"]["targetPod"]
+    launchers = pids(argv_has="virt_launcher", env={"POD_NAME": target_pod})
+    assert launchers, f"no launcher process for {target_pod}"
+    kill_9(launchers)
+    done = eventually(lambda: (kubevirt.get("virtualmachineinstancemigrations", "survivor-move").get("status") or {})
+                      .get("phase") == "Failed" and kubevirt.get("virtualmachineinstancemigrations", "survivor-move"),
+                      timeout=90, what="migration Failed", interval=0.5)
+    assert done["status"]["phase"] == "Failed"
+    after = kubevirt.vmi("survivor")
+    assert after["status"]["nodeName"] == source and after["status"]["phase"] == "Running"
+    before = last_counter(_console_on(kubevirt, vmi, source))
+    eventually(lambda: last_counter(_console_on(kubevirt, vmi, source)) > before + 1, timeout=30,
+               what="still counting on the source")
+    _set_bandwidth(kubevirt, None)
+    kubevirt.delete("virtualmachines", "survivor")
+    eventually(lambda: kubevirt.vmi("survivor") is None, timeout=90, what="survivor removed")
