@@ -149,3 +149,32 @@ def test_a_target_killed_in_flight_leaves_the_guest_on_the_source(kubevirt: Kube
     _set_bandwidth(kubevirt, None)
     kubevirt.delete("virtualmachines", "survivor")
     eventually(lambda: kubevirt.vmi("survivor") is None, timeout=90, what="survivor removed")
+
+
+def test_a_tunnel_cut_in_flight_leaves_the_guest_on_the_source(kubevirt: Kubevirt) -> None:
+    _set_bandwidth(kubevirt, "1Mi")
+    kubevirt.create("virtualmachines", vm_manifest("cut", "Always"))
+    vmi = eventually(lambda: kubevirt.running_vmi("cut"), timeout=BOOT_TIMEOUT, what="Running", interval=0.3)
+    source = vmi["status"]["nodeName"]
+    eventually(lambda: last_counter(_console_on(kubevirt, vmi, source)) > 1, timeout=BOOT_TIMEOUT,
+               what="guest counting")
+    time.sleep(10.5)  # the controller's cached config has the bandwidth now
+    kubevirt.create("virtualmachineinstancemigrations", {
+        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstanceMigration",
+        "metadata": {"name": "cut-move"}, "spec": {"vmiName": "cut"}})
+    eventually(lambda: (kubevirt.get("virtualmachineinstancemigrations", "cut-move").get("status") or {})
+               .get("phase") == "Running", timeout=90, what="migration Running", interval=0.3)
+    # The source handler holds the tunnel: killing it cuts both channels mid-stream.
+    kill_9(kubevirt.component_pids("virt_handler", source))
+    done = eventually(lambda: (m := kubevirt.get("virtualmachineinstancemigrations", "cut-move")) is not None
+                      and (m.get("status") or {}).get("phase") in ("Failed", "Succeeded") and m,
+                      timeout=120, what="migration finished", interval=0.5)
+    assert done["status"]["phase"] == "Failed", done["status"]
+    after = kubevirt.vmi("cut")
+    assert after["status"]["nodeName"] == source and after["status"]["phase"] == "Running"
+    before = last_counter(_console_on(kubevirt, vmi, source))
+    eventually(lambda: last_counter(_console_on(kubevirt, vmi, source)) > before + 1, timeout=30,
+               what="still counting on the source")
+    _set_bandwidth(kubevirt, None)
+    kubevirt.delete("virtualmachines", "cut")
+    eventually(lambda: kubevirt.vmi("cut") is None, timeout=90, what="cut removed")
