@@ -63,6 +63,29 @@ def test_virtctl_migrate_moves_a_running_guest(kubevirt: Kubevirt) -> None:
     eventually(lambda: kubevirt.vmi("mover") is None, timeout=90, what="mover removed")
 
 
+def test_a_cordoned_node_is_evacuated_by_live_migration(kubevirt: Kubevirt) -> None:
+    vm = vm_manifest("evacuee", "Always")
+    vm["spec"]["template"]["spec"]["evictionStrategy"] = "LiveMigrate"
+    kubevirt.create("virtualmachines", vm)
+    vmi = eventually(lambda: kubevirt.running_vmi("evacuee"), timeout=BOOT_TIMEOUT, what="Running", interval=0.3)
+    source = vmi["status"]["nodeName"]
+    eventually(lambda: last_counter(_console_on(kubevirt, vmi, source)) > 1, timeout=BOOT_TIMEOUT,
+               what="guest counting")
+    kubevirt.core.patch_node(source, {"spec": {"unschedulable": True}})  # kubectl cordon
+    try:
+        moved = eventually(lambda: (v := kubevirt.vmi("evacuee")) is not None
+                           and v["status"].get("nodeName") != source and v, timeout=180,
+                           what="VMI evacuated to the other node", interval=0.5)
+        assert moved["metadata"]["uid"] == vmi["metadata"]["uid"]
+        names = [m["metadata"]["name"] for m in kubevirt.custom.list_namespaced_custom_object(
+            "kubevirt.io", "v1", "default", "virtualmachineinstancemigrations")["items"]]
+        assert any(name.startswith("kubevirt-evacuation-") for name in names), names
+    finally:
+        kubevirt.core.patch_node(source, {"spec": {"unschedulable": False}})
+    kubevirt.delete("virtualmachines", "evacuee")
+    eventually(lambda: kubevirt.vmi("evacuee") is None, timeout=90, what="evacuee removed")
+
+
 def _set_bandwidth(kubevirt: Kubevirt, bandwidth: str | None) -> None:
     body = {"metadata": {"name": "kubevirt-config", "namespace": "kubevirt"},
             "data": {"migrations": f"bandwidthPerMigration: {bandwidth}\n" if bandwidth else "{}\n"}}
@@ -179,25 +202,3 @@ def test_a_tunnel_cut_in_flight_leaves_the_guest_on_the_source(kubevirt: Kubevir
     kubevirt.delete("virtualmachines", "cut")
     eventually(lambda: kubevirt.vmi("cut") is None, timeout=90, what="cut removed")
 
-
-def test_a_cordoned_node_is_evacuated_by_live_migration(kubevirt: Kubevirt) -> None:
-    vm = vm_manifest("evacuee", "Always")
-    vm["spec"]["template"]["spec"]["evictionStrategy"] = "LiveMigrate"
-    kubevirt.create("virtualmachines", vm)
-    vmi = eventually(lambda: kubevirt.running_vmi("evacuee"), timeout=BOOT_TIMEOUT, what="Running", interval=0.3)
-    source = vmi["status"]["nodeName"]
-    eventually(lambda: last_counter(_console_on(kubevirt, vmi, source)) > 1, timeout=BOOT_TIMEOUT,
-               what="guest counting")
-    kubevirt.core.patch_node(source, {"spec": {"unschedulable": True}})  # kubectl cordon
-    try:
-        moved = eventually(lambda: (v := kubevirt.vmi("evacuee")) is not None
-                           and v["status"].get("nodeName") != source and v, timeout=180,
-                           what="VMI evacuated to the other node", interval=0.5)
-        assert moved["metadata"]["uid"] == vmi["metadata"]["uid"]
-        names = [m["metadata"]["name"] for m in kubevirt.custom.list_namespaced_custom_object(
-            "kubevirt.io", "v1", "default", "virtualmachineinstancemigrations")["items"]]
-        assert any(name.startswith("kubevirt-evacuation-") for name in names), names
-    finally:
-        kubevirt.core.patch_node(source, {"spec": {"unschedulable": False}})
-    kubevirt.delete("virtualmachines", "evacuee")
-    eventually(lambda: kubevirt.vmi("evacuee") is None, timeout=90, what="evacuee removed")
