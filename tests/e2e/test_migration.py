@@ -95,33 +95,44 @@ def _set_bandwidth(kubevirt: Kubevirt, bandwidth: str | None) -> None:
         kubevirt.core.replace_namespaced_config_map("kubevirt-config", "kubevirt", body)
 
 
-def test_a_cancelled_migration_leaves_the_guest_on_the_source(kubevirt: Kubevirt) -> None:
-    # Slow enough (1 MiB/s for ~70 MiB) to be cancelled in flight; the config is read every 10 s.
+def _migration_in_flight(kubevirt: Kubevirt, name: str) -> tuple[dict, str]:
+    """A real guest `name` counting, and its migration `<name>-move` Running at 1 MiB/s
+    (~70 MiB to move: slow enough to be interfered with). Returns (the VMI, its source node)."""
     _set_bandwidth(kubevirt, "1Mi")
-    kubevirt.create("virtualmachines", vm_manifest("stayer", "Always"))
-    vmi = eventually(lambda: kubevirt.running_vmi("stayer"), timeout=BOOT_TIMEOUT, what="Running", interval=0.3)
+    kubevirt.create("virtualmachines", vm_manifest(name, "Always"))
+    vmi = eventually(lambda: kubevirt.running_vmi(name), timeout=BOOT_TIMEOUT, what="Running", interval=0.3)
     source = vmi["status"]["nodeName"]
     eventually(lambda: last_counter(_console_on(kubevirt, vmi, source)) > 1, timeout=BOOT_TIMEOUT,
                what="guest counting")
-    time.sleep(10.5)  # the controller's cached config has the bandwidth now
-    migration = kubevirt.create("virtualmachineinstancemigrations", {
+    time.sleep(10.5)  # the controller's cached config (read every 10 s) has the bandwidth now
+    kubevirt.create("virtualmachineinstancemigrations", {
         "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstanceMigration",
-        "metadata": {"name": "stayer-move"}, "spec": {"vmiName": "stayer"}})
-    eventually(lambda: (kubevirt.get("virtualmachineinstancemigrations", "stayer-move").get("status") or {})
+        "metadata": {"name": f"{name}-move"}, "spec": {"vmiName": name}})
+    eventually(lambda: (kubevirt.get("virtualmachineinstancemigrations", f"{name}-move").get("status") or {})
                .get("phase") == "Running", timeout=90, what="migration Running", interval=0.3)
-    kubevirt.delete("virtualmachineinstancemigrations", migration["metadata"]["name"])
-    eventually(lambda: kubevirt.get("virtualmachineinstancemigrations", "stayer-move") is None, timeout=60,
-               what="the cancelled migration removed", interval=0.5)
-    after = kubevirt.vmi("stayer")
-    state = after["status"]["migrationState"]
+    return vmi, source
+
+
+def _still_counting_on_the_source_then_removed(kubevirt: Kubevirt, vmi: dict, source: str) -> None:
+    name = vmi["metadata"]["name"]
+    after = kubevirt.vmi(name)
     assert after["status"]["nodeName"] == source and after["status"]["phase"] == "Running"
-    assert state.get("abortStatus") == "Succeeded" and state.get("failed"), state
     before = last_counter(_console_on(kubevirt, vmi, source))
     eventually(lambda: last_counter(_console_on(kubevirt, vmi, source)) > before + 1, timeout=30,
                what="still counting on the source")
     _set_bandwidth(kubevirt, None)
-    kubevirt.delete("virtualmachines", "stayer")
-    eventually(lambda: kubevirt.vmi("stayer") is None, timeout=90, what="stayer removed")
+    kubevirt.delete("virtualmachines", name)
+    eventually(lambda: kubevirt.vmi(name) is None, timeout=90, what=f"{name} removed")
+
+
+def test_a_cancelled_migration_leaves_the_guest_on_the_source(kubevirt: Kubevirt) -> None:
+    vmi, source = _migration_in_flight(kubevirt, "stayer")
+    kubevirt.delete("virtualmachineinstancemigrations", "stayer-move")
+    eventually(lambda: kubevirt.get("virtualmachineinstancemigrations", "stayer-move") is None, timeout=60,
+               what="the cancelled migration removed", interval=0.5)
+    state = kubevirt.vmi("stayer")["status"]["migrationState"]
+    assert state.get("abortStatus") == "Succeeded" and state.get("failed"), state
+    _still_counting_on_the_source_then_removed(kubevirt, vmi, source)
 
 
 def test_a_vmi_on_an_unshared_claim_is_refused_with_the_reason(kubevirt: Kubevirt) -> None:
@@ -144,18 +155,7 @@ def test_a_vmi_on_an_unshared_claim_is_refused_with_the_reason(kubevirt: Kubevir
 
 
 def test_a_target_killed_in_flight_leaves_the_guest_on_the_source(kubevirt: Kubevirt) -> None:
-    _set_bandwidth(kubevirt, "1Mi")
-    kubevirt.create("virtualmachines", vm_manifest("survivor", "Always"))
-    vmi = eventually(lambda: kubevirt.running_vmi("survivor"), timeout=BOOT_TIMEOUT, what="Running", interval=0.3)
-    source = vmi["status"]["nodeName"]
-    eventually(lambda: last_counter(_console_on(kubevirt, vmi, source)) > 1, timeout=BOOT_TIMEOUT,
-               what="guest counting")
-    time.sleep(10.5)  # the controller's cached config has the bandwidth now
-    kubevirt.create("virtualmachineinstancemigrations", {
-        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstanceMigration",
-        "metadata": {"name": "survivor-move"}, "spec": {"vmiName": "survivor"}})
-    eventually(lambda: (kubevirt.get("virtualmachineinstancemigrations", "survivor-move").get("status") or {})
-               .get("phase") == "Running", timeout=90, what="migration Running", interval=0.3)
+    vmi, source = _migration_in_flight(kubevirt, "survivor")
     target_pod = kubevirt.vmi("survivor")["status"]["migrationState"]["targetPod"]
     launchers = pids(argv_has="virt_launcher", env={"POD_NAME": target_pod})
     assert launchers, f"no launcher process for {target_pod}"
@@ -164,41 +164,16 @@ def test_a_target_killed_in_flight_leaves_the_guest_on_the_source(kubevirt: Kube
                       .get("phase") == "Failed" and kubevirt.get("virtualmachineinstancemigrations", "survivor-move"),
                       timeout=90, what="migration Failed", interval=0.5)
     assert done["status"]["phase"] == "Failed"
-    after = kubevirt.vmi("survivor")
-    assert after["status"]["nodeName"] == source and after["status"]["phase"] == "Running"
-    before = last_counter(_console_on(kubevirt, vmi, source))
-    eventually(lambda: last_counter(_console_on(kubevirt, vmi, source)) > before + 1, timeout=30,
-               what="still counting on the source")
-    _set_bandwidth(kubevirt, None)
-    kubevirt.delete("virtualmachines", "survivor")
-    eventually(lambda: kubevirt.vmi("survivor") is None, timeout=90, what="survivor removed")
+    _still_counting_on_the_source_then_removed(kubevirt, vmi, source)
 
 
 def test_a_tunnel_cut_in_flight_leaves_the_guest_on_the_source(kubevirt: Kubevirt) -> None:
-    _set_bandwidth(kubevirt, "1Mi")
-    kubevirt.create("virtualmachines", vm_manifest("cut", "Always"))
-    vmi = eventually(lambda: kubevirt.running_vmi("cut"), timeout=BOOT_TIMEOUT, what="Running", interval=0.3)
-    source = vmi["status"]["nodeName"]
-    eventually(lambda: last_counter(_console_on(kubevirt, vmi, source)) > 1, timeout=BOOT_TIMEOUT,
-               what="guest counting")
-    time.sleep(10.5)  # the controller's cached config has the bandwidth now
-    kubevirt.create("virtualmachineinstancemigrations", {
-        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstanceMigration",
-        "metadata": {"name": "cut-move"}, "spec": {"vmiName": "cut"}})
-    eventually(lambda: (kubevirt.get("virtualmachineinstancemigrations", "cut-move").get("status") or {})
-               .get("phase") == "Running", timeout=90, what="migration Running", interval=0.3)
+    vmi, source = _migration_in_flight(kubevirt, "cut")
     # The source handler holds the tunnel: killing it cuts both channels mid-stream.
     kill_9(kubevirt.component_pids("virt_handler", source))
     done = eventually(lambda: (m := kubevirt.get("virtualmachineinstancemigrations", "cut-move")) is not None
                       and (m.get("status") or {}).get("phase") in ("Failed", "Succeeded") and m,
                       timeout=120, what="migration finished", interval=0.5)
     assert done["status"]["phase"] == "Failed", done["status"]
-    after = kubevirt.vmi("cut")
-    assert after["status"]["nodeName"] == source and after["status"]["phase"] == "Running"
-    before = last_counter(_console_on(kubevirt, vmi, source))
-    eventually(lambda: last_counter(_console_on(kubevirt, vmi, source)) > before + 1, timeout=30,
-               what="still counting on the source")
-    _set_bandwidth(kubevirt, None)
-    kubevirt.delete("virtualmachines", "cut")
-    eventually(lambda: kubevirt.vmi("cut") is None, timeout=90, what="cut removed")
+    _still_counting_on_the_source_then_removed(kubevirt, vmi, source)
 
