@@ -17,6 +17,7 @@ from typing import Any
 
 import grpc
 
+from kubevirt_api.pod_layout import launcher_socket
 from kubevirt_grpc.nodeservice.v1 import nodeservice_pb2 as pb
 from kubevirt_grpc.nodeservice.v1 import nodeservice_pb2_grpc as pb_grpc
 from virt_handler.cmd_client import LauncherClient, LauncherError
@@ -60,7 +61,7 @@ class NodeServiceServicer(pb_grpc.NodeServiceServicer):
     async def _forward(self, ref: pb.VMIRef, action: str, context: grpc.aio.ServicerContext) -> pb.LifecycleResponse:
         if not ref.uid:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "uid: required to find the VMI's launcher")
-        socket = self._sockets / ref.uid / "launcher.sock"
+        socket = Path(launcher_socket(ref.uid, str(self._sockets)))
         if not socket.exists():
             return pb.LifecycleResponse(success=False, message=f"VMI {ref.namespace}/{ref.name} has no launcher "
                                                                 f"on node {self._node}")
@@ -87,7 +88,7 @@ class NodeServiceServicer(pb_grpc.NodeServiceServicer):
         return await self._forward(request, "reset", context)
 
     async def GuestOSInfo(self, request: pb.VMIRef, context: grpc.aio.ServicerContext) -> pb.GuestOSInfoResponse:
-        socket = self._sockets / request.uid / "launcher.sock"
+        socket = Path(launcher_socket(request.uid, str(self._sockets)))
         if not request.uid or not socket.exists():
             return pb.GuestOSInfoResponse(response=pb.LifecycleResponse(
                 success=False, message=f"VMI {request.namespace}/{request.name} has no launcher on {self._node}"))
