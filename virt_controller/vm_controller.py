@@ -122,6 +122,13 @@ class VMController:
         plan = plan_requests(requests, vmi) if requests else None
         now = _now()
         failures = self._failures(vm, vmi)
+        if failures.get("lastFailedVMIUID") != ((vm.get("status") or {}).get("startFailure") or {}).get(
+                "lastFailedVMIUID"):
+            # Count a failed VMI before deleting it: were the count written after the delete, a
+            # conflicting write would retry with the VMI gone and the failure forgotten. The
+            # VM's own update event brings us back to act.
+            self._write_status(vm, vmi, failures, now, None)
+            return None
         retry_in = self._act(key, vm, vmi, strategy, plan, now, failures)
         self._write_status(vm, self.vmis.get(key) if vmi is not None else None, failures, now,
                            plan.remaining if plan is not None else None)
