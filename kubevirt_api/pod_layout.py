@@ -38,13 +38,14 @@ def claim_device(volume_name: str) -> str:
     return f"{BLOCK_DEVICES_DIR}/{volume_name}"
 
 
-# Live migration moves two byte streams between the nodes, each through one unix socket per
+# Live migration moves three byte streams between the nodes, each through one unix socket per
 # side in the VMI's sockets directory (the same path string on both nodes, a different socket
-# on each): on the source node virt-handler listens on both (the launcher's libvirt connects to
-# the "libvirt" one, its QEMU sends the migration stream into the "qemu" one); on the target
-# node the launcher serves its libvirt on the "libvirt" one and its QEMU listens for the
-# incoming stream on the "qemu" one, and virt-handler connects to both.
-MIGRATION_CHANNELS = ("libvirt", "qemu")
+# on each): on the source node virt-handler listens on all of them (the launcher's libvirt
+# connects to the "libvirt" one, its QEMU sends the migration stream into the "qemu" one and
+# the copy of its local disks into the "block" one); on the target node the launcher serves
+# its libvirt on the "libvirt" one, its QEMU listens for the incoming stream on "qemu" and
+# serves its disks over NBD on "block", and virt-handler connects to them.
+MIGRATION_CHANNELS = ("libvirt", "qemu", "block")
 
 
 def migration_socket_name(channel: str) -> str:

@@ -51,6 +51,9 @@ STATUS_SECONDS = 10.0
 # buffers or stream lookahead made no measurable difference (bench.tunnel), so: the usual ones.
 TUNNEL_CHANNEL_OPTIONS: list[tuple[str, Any]] = list(OPTIONS)
 
+CHANNELS = (pb.LIBVIRT, pb.QEMU, pb.BLOCK)
+CHANNEL_NAMES = ", ".join(pb.TunnelChannel.Name(c) for c in CHANNELS)
+
 _DATA_TAG = 0x12  # field 2 (data), wire type 2 (length-delimited)
 _EOS = pb.TunnelFrame(end_of_stream=True)
 _EOS_BYTES = _EOS.SerializeToString()
@@ -145,8 +148,8 @@ class TargetRegistry:
         """``vmi_uid``, when given, must match the VMI the source names in its open frame."""
         if not migration_uid:
             raise ValueError("migration_uid: required")
-        if channel not in (pb.LIBVIRT, pb.QEMU):
-            raise ValueError(f"channel: LIBVIRT or QEMU, not {channel!r}")
+        if channel not in CHANNELS:
+            raise ValueError(f"channel: {CHANNEL_NAMES}, not {channel!r}")
         self._targets.setdefault(migration_uid, {})[int(channel)] = _Target(Path(path), vmi_uid)
 
     def unregister(self, migration_uid: str, channel: int | None = None) -> None:
@@ -244,8 +247,8 @@ async def _opening(context: grpc.aio.ServicerContext) -> pb.TunnelOpen:
     opening = first.open
     if not opening.migration_uid:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "open.migration_uid: required")
-    if opening.channel not in (pb.LIBVIRT, pb.QEMU):
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "open.channel: LIBVIRT or QEMU")
+    if opening.channel not in CHANNELS:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"open.channel: {CHANNEL_NAMES}")
     return opening
 
 
@@ -371,7 +374,7 @@ class SourceTunnel:
     Listens on ``socket_path`` (the source launcher's libvirtd or QEMU connects there);
     every accepted connection is relayed over its own MigrationTunnel call on ``peer``
     (a grpc.aio channel to the target handler, see ``tunnel_channel``); ``channel`` is
-    pb.LIBVIRT or pb.QEMU.
+    one of ``CHANNELS``.
 
         tunnel = SourceTunnel(peer, migration_uid, pb.QEMU, path, vmi=ref, stats=stats)
         await tunnel.start()
@@ -382,8 +385,8 @@ class SourceTunnel:
     def __init__(self, peer: grpc.aio.Channel, migration_uid: str, channel: int,
                  socket_path: str | os.PathLike[str], *, vmi: pb.VMIRef | None = None,
                  stats: TunnelStats | None = None, chunk: int = CHUNK, socket_mode: int | None = None) -> None:
-        if channel not in (pb.LIBVIRT, pb.QEMU):
-            raise ValueError(f"channel: LIBVIRT or QEMU, not {channel!r}")
+        if channel not in CHANNELS:
+            raise ValueError(f"channel: {CHANNEL_NAMES}, not {channel!r}")
         self._call_factory = peer.stream_stream(METHOD, request_serializer=_identity,
                                                 response_deserializer=_identity)
         self._open = pb.TunnelFrame(open=pb.TunnelOpen(migration_uid=migration_uid, channel=channel,

@@ -2,7 +2,7 @@
 virt_controller/migration_controller.py (vmi.status.migrationState):
 
 - target node: prepare the target launcher (SyncMigrationTarget), route the tunnel's
-  LIBVIRT and QEMU channels to it, then publish targetNodeAddress; after success, hand
+  channels (LIBVIRT, QEMU, BLOCK) to it, then publish targetNodeAddress; after success, hand
   the guest to that launcher (FinalizeVirtualMachineMigration).
 - source node: once targetNodeAddress is there, claim the start (startTimestamp, written
   with the resourceVersion read, so a cancel is never missed), open the source tunnels and
@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 PatchState = Callable[[Obj, Obj], Obj]
 Run = Callable[[Awaitable[Any]], Any]
 RETRY_SECONDS = 1.0
+# Every channel a migration relays: its tunnel channel and its socket name in pod_layout.
+CHANNELS = ((pb.LIBVIRT, "libvirt"), (pb.QEMU, "qemu"), (pb.BLOCK, "block"))
 
 
 def _now() -> str:
@@ -97,7 +99,7 @@ class TargetSide:
             return RETRY_SECONDS  # the target launcher pod is still starting
         self._run(_with_launcher(socket, lambda launcher: launcher.sync_migration_target(vmi)))
         vmi_uid = vmi["metadata"]["uid"]
-        for channel, name in ((pb.LIBVIRT, "libvirt"), (pb.QEMU, "qemu")):
+        for channel, name in CHANNELS:
             self._registry.register(uid, channel, migration_socket(vmi_uid, name, str(self._sockets)), vmi_uid)
         self._patch(vmi, {"targetNodeAddress": self._address})
         log.info("migration %s: target ready on %s (%s)", uid, self._node, self._address)
@@ -172,7 +174,7 @@ class SourceSide:
                         uid=vmi["metadata"]["uid"])
         tunnels = [SourceTunnel(peer, state["migrationUid"], channel, self._socket(vmi, name), vmi=ref,
                                 socket_mode=0o600)
-                   for channel, name in ((pb.LIBVIRT, "libvirt"), (pb.QEMU, "qemu"))]
+                   for channel, name in CHANNELS]
         for tunnel in tunnels:
             await tunnel.start()
         self._tunnels[state["migrationUid"]] = tunnels

@@ -14,6 +14,11 @@ different socket on each), which the two virt-handlers relay to each other:
   the same string to both QEMUs, and each resolves it in its own pod: the target QEMU
   listens there (the target handler connects), the source QEMU connects there (the source
   handler listens).
+- ``migration-block.sock``: the same arrangement for the disks the launcher made itself
+  (containerDisk overlays, emptyDisks, cloud-init images), which no other node can see:
+  the target QEMU serves them over NBD there and the source QEMU mirrors its writes into
+  them (libvirt's non-shared incremental copy: only the top layer, as the containerDisk
+  base image is on every node already).
 
 Source: ``migrateToURI3`` runs in a thread; a monitor thread reads ``jobStats`` for the
 progress report and aborts the job (``abortJob``) when the completion timeout (per GiB of
@@ -80,8 +85,10 @@ def _migration_uid(vmi: Obj) -> str:
     return str(((vmi.get("status") or {}).get("migrationState") or {}).get("migrationUid") or "")
 
 
-def migration_flags(options: Any) -> int:
+def migration_flags(options: Any, copy_disks: bool = False) -> int:
     flags = libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER | libvirt.VIR_MIGRATE_PERSIST_DEST
+    if copy_disks:
+        flags |= libvirt.VIR_MIGRATE_NON_SHARED_INC
     if options.allow_auto_converge:
         flags |= libvirt.VIR_MIGRATE_AUTO_CONVERGE
     if options.allow_post_copy:
@@ -89,15 +96,19 @@ def migration_flags(options: Any) -> int:
     # libvirt refuses local disk files it is not told to copy ("Migration without shared
     # storage is unsafe"), and cannot tell a ReadWriteMany claim in a local directory from a
     # private file. Whether the storage may move was settled before: only LiveMigratable VMIs
-    # migrate (every claim ReadWriteMany, every hostDisk shared); the launcher's own scratch
-    # disks are recreated on the target (see local_disks), so the check is left to us.
+    # migrate (every claim ReadWriteMany, every hostDisk shared); the launcher's own disks
+    # are copied (see local_disks), so the check is left to us.
     # options.unsafe_migration asks for the same and changes nothing more.
     flags |= libvirt.VIR_MIGRATE_UNSAFE
     return flags
 
 
-def migration_params(migrate_uri: str, dest_xml: str, options: Any, persist_xml: str | None = None) -> Obj:
+def migration_params(migrate_uri: str, dest_xml: str, options: Any, persist_xml: str | None = None,
+                     copy_disks: list[str] | None = None, disks_uri: str = "") -> Obj:
     params: Obj = {libvirt.VIR_MIGRATE_PARAM_URI: migrate_uri, libvirt.VIR_MIGRATE_PARAM_DEST_XML: dest_xml}
+    if copy_disks:
+        params[libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS] = list(copy_disks)
+        params[libvirt.VIR_MIGRATE_PARAM_DISKS_URI] = disks_uri
     if persist_xml:
         params[libvirt.VIR_MIGRATE_PARAM_PERSIST_XML] = persist_xml
     if options.bandwidth_bytes_per_second:
@@ -107,18 +118,20 @@ def migration_params(migrate_uri: str, dest_xml: str, options: Any, persist_xml:
 
 
 def local_disks(xml: str, work_dir: Path) -> list[str]:
-    """The writable disks in the launcher's own working directory (containerDisk, emptyDisk
-    and ephemeral overlays): the target prepares fresh ones, so what the guest wrote to them
-    does not move with it (copying them needs a third, block-copy channel)."""
+    """Target devices of the writable disks in the launcher's own working directory
+    (containerDisk overlays, emptyDisks, cloud-init images): only this pod has them, so
+    the migration copies them. The target prepared empty ones of the same size and
+    backing image."""
+    # Resolved both: /var/run is a link to /run, and the disk paths went through it.
+    own = work_dir.resolve()
     found = []
     for disk in ET.fromstring(xml).iterfind("devices/disk"):
-        source = disk.find("source")
+        source, target = disk.find("source"), disk.find("target")
         path = (source.get("file") or source.get("dev") or "") if source is not None else ""
-        if disk.find("readonly") is not None or not path or not Path(path).is_relative_to(work_dir):
+        if disk.find("readonly") is not None or not path or not Path(path).resolve().is_relative_to(own):
             continue
-        alias, target = disk.find("alias"), disk.find("target")
-        name = alias.get("name", "") if alias is not None else ""
-        found.append(name.removeprefix("ua-") or (target.get("dev", "") if target is not None else path))
+        if target is not None and target.get("dev"):
+            found.append(target.get("dev", ""))
     return found
 
 
@@ -143,7 +156,7 @@ class SourceMigration:
     """One outgoing migration: the libvirt call in one thread, its monitor in another."""
 
     def __init__(self, domain: libvirt.virDomain, *, dconnuri: str, params: Obj, flags: int, options: Any,
-                 migration_uid: str, report: Callable[[Obj], None], disks_not_copied: list[str] | None = None) -> None:
+                 migration_uid: str, report: Callable[[Obj], None], copied_disks: list[str] | None = None) -> None:
         self._domain = domain
         self._dconnuri = dconnuri
         self._params = params
@@ -164,7 +177,7 @@ class SourceMigration:
                             "failureReason": "", "abortStatus": "", "mode": "PreCopy",
                             "completionTimeoutSeconds": self._completion_timeout,
                             "progressTimeoutSeconds": self._progress_timeout,
-                            "disksNotCopied": list(disks_not_copied or []), "progress": {}}
+                            "copiedDisks": list(copied_disks or []), "progress": {}}
 
     def start(self) -> None:
         threading.Thread(target=self._migrate, name="migration", daemon=True).start()
@@ -384,16 +397,16 @@ class MigrationController:
         if not domain.isActive():
             raise MigrationError(f"domain {domain.name()} is not running")
         dest_xml = target_domain_xml or domain.XMLDesc(libvirt.VIR_DOMAIN_XML_MIGRATABLE)
+        copied = local_disks(dest_xml, self._manager.work_dir)
         params = migration_params(stream_uri(self.socket("qemu")), dest_xml, options,
-                                  persist_xml=target_domain_xml or None)
-        scratch = local_disks(dest_xml, self._manager.work_dir)
-        if scratch:
-            log.warning("disks %s start afresh on the target: what the guest wrote to them stays here",
-                        ", ".join(scratch))
+                                  persist_xml=target_domain_xml or None, copy_disks=copied,
+                                  disks_uri=stream_uri(self.socket("block")))
+        if copied:
+            log.info("copying local disks %s to the target", ", ".join(copied))
         return SourceMigration(domain, dconnuri=libvirt_uri(proxy_socket or self.socket("libvirt")),
-                               params=params, flags=migration_flags(options), options=options,
-                               migration_uid=_migration_uid(vmi), report=self._on_status,
-                               disks_not_copied=scratch)
+                               params=params, flags=migration_flags(options, copy_disks=bool(copied)),
+                               options=options, migration_uid=_migration_uid(vmi), report=self._on_status,
+                               copied_disks=copied)
 
     async def cancel(self) -> None:
         if self._source is None:
@@ -445,7 +458,8 @@ class MigrationController:
         if self._relay is not None:
             await self._relay.close()
             self._relay = None
-            self.socket("qemu").unlink(missing_ok=True)  # QEMU leaves its listening socket behind
+            for channel in ("qemu", "block"):  # QEMU leaves its listening sockets behind
+                self.socket(channel).unlink(missing_ok=True)
 
     async def close(self) -> None:
         await self._close_target()

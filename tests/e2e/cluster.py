@@ -55,7 +55,10 @@ def local_kubevirt(nodes: int) -> Iterator[Kubevirt]:
     finally:
         subprocess.run([sys.executable, "-m", "virtctl", "local", "down", "--state-dir", str(state_dir)],
                        capture_output=True, timeout=300, cwd=REPO)
-        shutil.rmtree(state_dir, ignore_errors=True)
+        if os.environ.get("KUBEVIRT_PY_KEEP_E2E_STATE"):  # logs and serial consoles, for a post-mortem
+            print(f"kept {state_dir}")
+        else:
+            shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @dataclass

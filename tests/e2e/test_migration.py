@@ -1,5 +1,6 @@
 """Live migration on the whole product: `virtctl migrate` moves a running guest to the other
-node through the handlers' MigrationTunnel; its serial counter carries on there."""
+node through the handlers' MigrationTunnel; its serial counter carries on there, and what it
+wrote to its emptyDisk reads back from the target node's copy."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from guest_image import markers
 from local_cluster.guest_console import serial_log_path
+from tests import disk_mark
 from tests.e2e.cluster import REPO, Kubevirt, kill_9, last_counter, pids, vm_manifest
 from tests.wait import eventually
 
@@ -37,11 +39,16 @@ def _migration(kubevirt: Kubevirt) -> dict | None:
 
 
 def test_virtctl_migrate_moves_a_running_guest(kubevirt: Kubevirt) -> None:
-    kubevirt.create("virtualmachines", vm_manifest("mover", "Always"))
+    mark = f"mark-{time.time_ns()}"
+    vm = vm_manifest("mover", "Always", user_data=disk_mark.user_data(mark))
+    vm["spec"]["template"]["spec"]["volumes"].append(disk_mark.volume())
+    kubevirt.create("virtualmachines", vm)
     vmi = eventually(lambda: kubevirt.running_vmi("mover"), timeout=BOOT_TIMEOUT, what="Running", interval=0.3)
     source = vmi["status"]["nodeName"]
     eventually(lambda: last_counter(_console_on(kubevirt, vmi, source)) > 1, timeout=BOOT_TIMEOUT,
                what="guest counting on the source")
+    eventually(lambda: disk_mark.shows("\n".join(_console_on(kubevirt, vmi, source)), mark), timeout=30,
+               what="the mark read back on the source")
     result = subprocess.run([sys.executable, "-m", "virtctl", "--kubeconfig", str(kubevirt.state_dir / "kubeconfig"),
                              "migrate", "mover"], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert result.returncode == 0, result.stderr
@@ -59,6 +66,9 @@ def test_virtctl_migrate_moves_a_running_guest(kubevirt: Kubevirt) -> None:
     lines = eventually(lambda: (t := _console_on(kubevirt, vmi, target)) and last_counter(t) > last_on_source and t,
                        timeout=60, what="the counter continuing on the target")
     assert not any(markers.BOOTED in line for line in lines), "the guest rebooted on the target"
+    lines = eventually(lambda: (t := _console_on(kubevirt, vmi, target)) and last_counter(t) > last_on_source + 1
+                       and t, timeout=30, what="a disk read on the target")
+    assert disk_mark.shows("\n".join(lines), mark), lines
     kubevirt.delete("virtualmachines", "mover")
     eventually(lambda: kubevirt.vmi("mover") is None, timeout=90, what="mover removed")
 

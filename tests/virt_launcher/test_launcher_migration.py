@@ -1,7 +1,8 @@
 """Live migration between two launchers, each in its own mount namespace (as two pods on two
 nodes: the same path strings, different files), with a plain unix-socket relay standing in
 for the two virt-handlers: a cancelled migration leaves the guest on the source, the next
-one moves it to the target, where its serial counter goes on without a new boot."""
+one moves it to the target, where its serial counter goes on without a new boot and what it
+wrote to its emptyDisk (a file only the source pod had) reads back from the target's copy."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from typing import Any
 import pytest
 
 from guest_image.markers import BOOTED, COUNTER
-from kubevirt_api.pod_layout import migration_socket_name
+from kubevirt_api.pod_layout import MIGRATION_CHANNELS, migration_socket_name
 from kubevirt_grpc.cmd.v1 import cmd_pb2
+from tests import disk_mark
 from virt_handler.cmd_client import LauncherClient, LauncherError
 from virt_launcher.migration import UnixRelay
 from virt_launcher.standalone import LauncherProcess, NotifyReceiver
@@ -28,12 +30,14 @@ pytestmark = pytest.mark.slow
 
 STORE = Path(__file__).resolve().parents[2] / "build" / "oci"
 GUEST = "kubevirt-py/tiny-guest:latest"
+DISK_MARK = "written-before-the-move"
 VMI = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
        "metadata": {"name": "mover", "namespace": "default", "uid": "0000-mover"},
        "spec": {"domain": {"devices": {}, "resources": {"requests": {"memory": "96Mi"}}},
                 "terminationGracePeriodSeconds": 5,
                 "volumes": [{"name": "root", "containerDisk": {"image": GUEST}},
-                            {"name": "cloudinit", "cloudInitNoCloud": {"userData": "#!/bin/sh\necho moved\n"}}]}}
+                            disk_mark.volume(),
+                            {"name": "cloudinit", "cloudInitNoCloud": {"userData": disk_mark.user_data(DISK_MARK)}}]}}
 
 
 @pytest.fixture
@@ -52,7 +56,7 @@ class HandlerRelay:
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         self.relays = [UnixRelay(source_dir / migration_socket_name(c), target_dir / migration_socket_name(c))
-                       for c in ("libvirt", "qemu")]
+                       for c in MIGRATION_CHANNELS]
         for relay in self.relays:
             asyncio.run_coroutine_threadsafe(relay.start(), self.loop).result(10)
 
@@ -97,6 +101,7 @@ def test_cancelled_then_completed_live_migration(work: Path) -> None:
         src, dst = await source.client(), await target.client()
         await src.sync(VMI)
         await dst.sync_migration_target(VMI)
+        await asyncio.to_thread(source.wait_serial, disk_mark.LINE.format(DISK_MARK))
         await asyncio.to_thread(source.wait_serial, f"{COUNTER} 2")
         with pytest.raises(LauncherError, match="waits for an incoming migration"):
             await dst.sync(VMI)
@@ -124,6 +129,9 @@ def test_cancelled_then_completed_live_migration(work: Path) -> None:
         last = _counters(source.serial())[-1]
         serial = await asyncio.to_thread(target.wait_serial, f"{COUNTER} {last + 2}", 30)
         assert BOOTED not in serial and _counters(serial)[0] in (last, last + 1), serial[:500]
+        # Read from the target's disk, after the switchover: the copy carried the write.
+        after = serial[serial.index(f"{COUNTER} {last + 1}"):]
+        assert disk_mark.shows(after, DISK_MARK), after[:500]
         assert (await dst.get_domain())["status"] == {"status": "Running", "reason": "Migrated"}
         await dst.close()
 
@@ -147,6 +155,7 @@ def test_cancelled_then_completed_live_migration(work: Path) -> None:
         reports = [status["status"]["migration"] for status in source_events.statuses]
         assert any(not r["endTimestamp"] for r in reports), reports  # while running
         assert reports[-1]["completed"] and not reports[-1]["failed"], reports[-1]
+        assert reports[-1]["copiedDisks"] == ["vda", "vdb"], reports[-1]  # root overlay, emptyDisk
         progress = reports[-1]["progress"]
         print(f"moved {progress['dataProcessedBytes'] / 2**20:.1f} MiB, downtime "
               f"{progress.get('downtimeMilliseconds')} ms")
