@@ -47,3 +47,12 @@ def migratability(vmi: Obj) -> Migratability:
             return Migratability(False, INTERFACE_NOT_MIGRATABLE,
                                  f"cannot migrate VMI: interface {interface.get('name')} does not use masquerade")
     return Migratability(True)
+
+
+def reported_migratability(vmi: Obj) -> Migratability:
+    """The LiveMigratable condition virt-handler reported, or the spec's answer before it has."""
+    for item in (vmi.get("status") or {}).get("conditions") or []:
+        if item.get("type") == "LiveMigratable":
+            return Migratability(item.get("status") == "True", str(item.get("reason") or ""),
+                                 str(item.get("message") or ""))
+    return migratability(vmi)

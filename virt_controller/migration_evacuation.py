@@ -7,7 +7,8 @@ kubevirt.io/drain). Every Running VMI on it whose spec.evictionStrategy is LiveM
 or LiveMigrateIfPossible gets status.evacuationNodeName=<node> and a migration named
 kubevirt-evacuation-<random> (annotation kubevirt.io/evacuationMigration=<node>). A VMI
 that already has status.evacuationNodeName equal to its node (set by whoever evicts it)
-is evacuated whatever its node's state.
+is evacuated whatever its node's state, unless its strategy is External (someone else
+moves it; virt-api's eviction check marks it for them).
 
 - A VMI that cannot live-migrate is left alone (logged and an event): upstream blocks its
   eviction instead; nothing here would make the migration succeed.
@@ -34,10 +35,10 @@ from kube_client.rawapi import MERGE_PATCH, call, object_key
 from kube_client.recorder import WARNING, EventRecorder
 from kubevirt_api import labels
 from kubevirt_api.groups import API_VERSION, MIGRATION, VIRTUAL_MACHINE_INSTANCE
-from kubevirt_api.migratability import migratability
+from kubevirt_api.migratability import reported_migratability
 from kubevirt_api.migration_config import CachedMigrationConfig, MigrationConfig
-from kubevirt_api.objects import condition, vmi_phase
-from kubevirt_api.phases import EvictionStrategy, MigrationPhase, VMIConditionType, VMIPhase
+from kubevirt_api.objects import vmi_phase
+from kubevirt_api.phases import EvictionStrategy, MigrationPhase, VMIPhase
 from virt_controller.migration_controller import (MIGRATION_SELECTOR_LABEL, MIGRATIONS, VMIS, is_final,
                                                   migration_phase, migration_vmi_key)
 
@@ -63,14 +64,6 @@ def node_draining(node: Obj, taint_key: str) -> bool:
     return bool(spec.get("unschedulable")) or any(
         t.get("key") == taint_key and t.get("effect") in ("NoSchedule", "NoExecute")
         for t in spec.get("taints") or [])
-
-
-def _live_migratable(vmi: Obj) -> tuple[bool, str]:
-    found = condition(vmi, VMIConditionType.LIVE_MIGRATABLE.value)
-    if found is not None:
-        return found.get("status") == "True", str(found.get("message") or found.get("reason") or "")
-    computed = migratability(vmi)
-    return computed.migratable, computed.message
 
 
 class EvacuationController:
@@ -150,9 +143,12 @@ class EvacuationController:
             return False
         marked = (vmi.get("status") or {}).get("evacuationNodeName") == node
         strategy = (vmi.get("spec") or {}).get("evictionStrategy")
+        if strategy == EvictionStrategy.EXTERNAL.value:
+            return False  # marked for whoever moves it; not ours to migrate
         if not marked and not (draining and strategy in _EVICTION_STRATEGIES):
             return False
-        migratable, why = _live_migratable(vmi)
+        answer = reported_migratability(vmi)
+        migratable, why = answer.migratable, answer.message or answer.reason
         if not migratable:
             log.info("VMI %s is not live-migratable, not evacuating it from %s: %s", object_key(vmi), node, why)
             self._recorder.record(VIRTUAL_MACHINE_INSTANCE.kind, vmi, WARNING, "EvacuationBlocked",

@@ -198,10 +198,16 @@ def _tls(client_config: Obj) -> ssl.SSLContext | bool:
     return context
 
 
+# Subresources whose request body is a kind of its own (kind names the body, resource the pod).
+_SUBRESOURCE_KINDS = {("Pod", "eviction"): {"group": "policy", "version": "v1", "kind": "Eviction"},
+                      ("Pod", "binding"): {"group": "", "version": "v1", "kind": "Binding"}}
+
+
 def _review(operation: str, info: ResourceInfo, namespace: str, obj: Obj | None, old: Obj | None,
             ctx: RequestContext, subresource: str) -> Obj:
     subject = obj or old or {}
-    kind = {"group": info.group, "version": info.version, "kind": info.kind}
+    kind = _SUBRESOURCE_KINDS.get((info.kind, subresource),
+                                  {"group": info.group, "version": info.version, "kind": info.kind})
     resource = {"group": info.group, "version": info.version, "resource": info.plural}
     request: Obj = {
         "uid": str(uuid.uuid4()),

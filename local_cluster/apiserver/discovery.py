@@ -53,6 +53,11 @@ def resource_list(registry: Registry, group_name: str, version_name: str) -> Obj
             # Served by the API server from the pod's kubelet (server.pod_log).
             resources.append({"name": "pods/log", "singularName": "", "namespaced": True, "kind": "Pod",
                               "verbs": ["get"]})
+            # kubectl drain evicts only where the server lists this; otherwise it deletes.
+            resources.append({"name": "pods/eviction", "singularName": "", "namespaced": True,
+                              "group": "policy", "version": "v1", "kind": "Eviction", "verbs": ["create"]})
+            resources.append({"name": "pods/binding", "singularName": "", "namespaced": True, "kind": "Binding",
+                              "verbs": ["create"]})
         if info.scale is not None:
             resources.append({"name": f"{info.plural}/scale", "singularName": "", "namespaced": info.namespaced,
                               "group": "autoscaling", "version": "v1", "kind": "Scale",

@@ -207,9 +207,13 @@ class APIServer:
 
     async def evict_pod(self, namespace: str, name: str, eviction: Any, ctx: RequestContext) -> Obj:
         pods = self.resource("", "v1", "pods")
-        pod = await self.objects.get(pods, namespace, name)
-        await self.admission.validate("CREATE", pods, namespace, eviction if isinstance(eviction, dict) else {},
-                                      pod, ctx, subresource="eviction")
+        await self.objects.get(pods, namespace, name)  # 404 for a pod that is not there
+        # As kube-apiserver reviews it: the Eviction (named after the pod) is the object.
+        review_object = {"apiVersion": "policy/v1", "kind": "Eviction",
+                         **(eviction if isinstance(eviction, dict) else {}),
+                         "metadata": {**((eviction or {}).get("metadata") or {} if isinstance(eviction, dict) else {}),
+                                      "name": name, "namespace": namespace}}
+        await self.admission.validate("CREATE", pods, namespace, review_object, None, ctx, subresource="eviction")
         options = (eviction or {}).get("deleteOptions") if isinstance(eviction, dict) else None
         await self.objects.delete(pods, namespace, name, options, ctx)
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}

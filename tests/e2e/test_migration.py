@@ -73,7 +73,15 @@ def test_virtctl_migrate_moves_a_running_guest(kubevirt: Kubevirt) -> None:
     eventually(lambda: kubevirt.vmi("mover") is None, timeout=90, what="mover removed")
 
 
-def test_a_cordoned_node_is_evacuated_by_live_migration(kubevirt: Kubevirt) -> None:
+def _kubectl(kubevirt: Kubevirt, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(["kubectl", "--kubeconfig", str(kubevirt.state_dir / "kubeconfig"), *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_kubectl_drain_live_migrates_the_guest_off_the_node(kubevirt: Kubevirt) -> None:
+    """kubectl drain cordons the node (the evacuation controller starts a migration) and
+    evicts the launcher pod (virt-api refuses with 429 and marks the VMI) until the guest
+    has moved and its old pod has ended."""
     vm = vm_manifest("evacuee", "Always")
     vm["spec"]["template"]["spec"]["evictionStrategy"] = "LiveMigrate"
     kubevirt.create("virtualmachines", vm)
@@ -81,17 +89,22 @@ def test_a_cordoned_node_is_evacuated_by_live_migration(kubevirt: Kubevirt) -> N
     source = vmi["status"]["nodeName"]
     eventually(lambda: last_counter(_console_on(kubevirt, vmi, source)) > 1, timeout=BOOT_TIMEOUT,
                what="guest counting")
-    kubevirt.core.patch_node(source, {"spec": {"unschedulable": True}})  # kubectl cordon
     try:
-        moved = eventually(lambda: (v := kubevirt.vmi("evacuee")) is not None
-                           and v["status"].get("nodeName") != source and v, timeout=180,
-                           what="VMI evacuated to the other node", interval=0.5)
-        assert moved["metadata"]["uid"] == vmi["metadata"]["uid"]
+        drain = _kubectl(kubevirt, "drain", source, "--ignore-daemonsets", "--delete-emptydir-data",
+                         "--pod-selector=kubevirt.io=virt-launcher", "--timeout=180s", timeout=240)
+        assert drain.returncode == 0, drain.stdout + drain.stderr
+        assert "Eviction triggered evacuation of VMI" in drain.stderr + drain.stdout, drain.stderr
+        moved = kubevirt.vmi("evacuee")
+        assert moved["metadata"]["uid"] == vmi["metadata"]["uid"] and moved["status"]["nodeName"] != source
         names = [m["metadata"]["name"] for m in kubevirt.custom.list_namespaced_custom_object(
             "kubevirt.io", "v1", "default", "virtualmachineinstancemigrations")["items"]]
         assert any(name.startswith("kubevirt-evacuation-") for name in names), names
+        last_on_source = last_counter(_console_on(kubevirt, vmi, source))
+        target = moved["status"]["nodeName"]
+        eventually(lambda: last_counter(_console_on(kubevirt, vmi, target)) > last_on_source, timeout=60,
+                   what="the counter continuing on the target")
     finally:
-        kubevirt.core.patch_node(source, {"spec": {"unschedulable": False}})
+        _kubectl(kubevirt, "uncordon", source)
     kubevirt.delete("virtualmachines", "evacuee")
     eventually(lambda: kubevirt.vmi("evacuee") is None, timeout=90, what="evacuee removed")
 

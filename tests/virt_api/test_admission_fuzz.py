@@ -80,6 +80,8 @@ ROUTES = {
     paths.MIGRATION_MUTATE_CREATE: ("virtualmachineinstancemigrations", migration),
     paths.MIGRATION_VALIDATE_CREATE: ("virtualmachineinstancemigrations", migration),
     paths.MIGRATION_VALIDATE_UPDATE: ("virtualmachineinstancemigrations", migration),
+    paths.LAUNCHER_EVICTION_VALIDATE: ("pods", lambda: {"apiVersion": "policy/v1", "kind": "Eviction",
+                                                        "metadata": {"name": "launcher-pod"}}),
 }
 
 
@@ -122,14 +124,23 @@ def cases(draw: st.DrawFn) -> tuple[str, Any]:
 
 def _fake_vmi(namespace: str, name: str) -> Obj | None:
     if str(name).endswith("vmi"):
-        return {"metadata": {"name": name, "namespace": namespace}, "spec": {},
-                "status": {"phase": "Running", "conditions": [{"type": "LiveMigratable", "status": "True"}]}}
+        return {"metadata": {"name": name, "namespace": namespace}, "spec": {"evictionStrategy": "LiveMigrate"},
+                "status": {"phase": "Running", "nodeName": "node01", "conditions": [{"type": "LiveMigratable", "status": "True"}]}}
+    return None
+
+
+def _fake_pod(namespace: str, name: str) -> Obj | None:
+    if str(name).endswith("pod"):
+        return {"metadata": {"name": name, "namespace": namespace, "labels": {"kubevirt.io": "virt-launcher"},
+                             "annotations": {"kubevirt.io/domain": "fuzz-vmi"}},
+                "spec": {"nodeName": "node01"}, "status": {"phase": "Running"}}
     return None
 
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[Served]:
-    server = Served(Lookups(vmi=_fake_vmi, migrations=lambda namespace, name: []))
+    server = Served(Lookups(vmi=_fake_vmi, migrations=lambda namespace, name: [], pod=_fake_pod,
+                            mark_evacuation=lambda namespace, name, node, dry_run: None))
     yield server
     server.close()
 

@@ -23,7 +23,7 @@ def served() -> Iterator[Served]:
 
 
 def test_every_upstream_path_is_served(served: Served) -> None:
-    assert len(paths.ALL) == 9
+    assert len(paths.ALL) == 10
     deletion = body(None, operation="DELETE", old=VMI)
     del deletion["request"]["resource"]  # optional: only checked when given
     for path in paths.ALL:

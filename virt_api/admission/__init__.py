@@ -3,11 +3,12 @@
     mutating:   /virtualmachineinstances-mutate, /virtualmachines-mutate, /migration-mutate-create
     validating: /virtualmachineinstances-validate-create, /virtualmachineinstances-validate-update,
                 /virtualmachines-validate, /virtualmachinereplicaset-validate,
-                /migration-validate-create, /migration-validate-update
+                /migration-validate-create, /migration-validate-update,
+                /launcher-eviction-validate (pods/eviction of virt-launcher pods)
 
 The checks are pure functions of the reviewed objects (modules *_defaults, *_mutation,
-*_validation); only the migration create check reads the cluster, through Lookups, which
-tests replace with dictionaries.
+*_validation); only the migration create check and the launcher eviction check reach the
+cluster, through Lookups, which tests replace with dictionaries.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from virt_api.admission.handlers import Route, route_defs
 from virt_api.admission.lookups import Lookups, kubernetes_lookups
 from virt_api.admission.migration_mutation import mutate_migration
 from virt_api.admission.migration_validation import admit_migration_create, admit_migration_update
+from virt_api.admission.pod_eviction import admit_launcher_eviction
 from virt_api.admission.replicaset_validation import admit_replicaset
 from virt_api.admission.users import install_namespace
 from virt_api.admission.vm_mutation import mutate_vm
@@ -48,6 +50,8 @@ def admission_table(lookups: Lookups, namespace: str) -> list[Route]:
         Route(paths.MIGRATION_VALIDATE_CREATE, migrations, partial(admit_migration_create, lookups=lookups),
               blocking=True),
         Route(paths.MIGRATION_VALIDATE_UPDATE, migrations, partial(admit_migration_update, _namespace=namespace)),
+        Route(paths.LAUNCHER_EVICTION_VALIDATE, "pods", partial(admit_launcher_eviction, lookups=lookups),
+              blocking=True),
     ]
 
 

@@ -45,6 +45,8 @@ class ReviewRequest:
     old: Obj | None         # request.oldObject
     username: str
     groups: tuple[str, ...]
+    sub_resource: str = ""  # request.subResource ("eviction", "status", ...)
+    dry_run: bool = False   # request.dryRun: side effects must not happen
 
 
 def _depth_exceeds(value: Any, limit: int) -> bool:
@@ -112,6 +114,8 @@ def parse_review(body: Any) -> ReviewRequest:
         old=_object_field(request, "oldObject", required=operation == "UPDATE"),
         username=as_str(user.get("username")) or "",
         groups=tuple(g for g in groups if isinstance(g, str)) if isinstance(groups, list) else (),
+        sub_resource=as_str(request.get("subResource")) or "",
+        dry_run=request.get("dryRun") is True,
     )
 
 
