@@ -3,17 +3,27 @@ behind one Lease, so that of several replicas exactly one acts while the others 
 caches.
 
     python -m virt_controller [--kubeconfig PATH] [--namespace kubevirt] [--launcher-image IMAGE]
+        [--metrics-port 8443]
+
+/metrics (HTTPS on POD_IP, certificate from the cluster CA) carries the migration metrics
+of virt_controller.metrics; only the leader reports them.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+from kubernetes import client
 
 from kube_client.controller import LeaderElector
 from kube_client.daemon import run_until_signalled
+from kubevirt_metrics import MetricsServer, add_metrics_port_argument, component_registry, serving_context
 from kubevirt_api.migration_config import CachedMigrationConfig
+from pki.cluster_ca import ensure_ca
 from virt_controller.launcher_pod import LAUNCHER_IMAGE
+from virt_controller.metrics import register_migration_metrics
 from virt_controller.migration_controller import MigrationController
 from virt_controller.migration_evacuation import EvacuationController
 from virt_controller.handler_heartbeats import HandlerHeartbeats
@@ -29,26 +39,51 @@ class VirtController:
     """All controllers of this process, gated by one leader election."""
 
     def __init__(self, api, namespace: str, launcher_image: str, *,
-                 heartbeat_timeout: float = HEARTBEAT_TIMEOUT_SECONDS, **lease_timing: float) -> None:
+                 heartbeat_timeout: float = HEARTBEAT_TIMEOUT_SECONDS, metrics_port: int | None = None,
+                 metrics_host: str = "127.0.0.1", **lease_timing: float) -> None:
         # lease_timing: lease_duration, renew_deadline, retry_period (seconds), for tests.
+        # metrics_port: where /metrics is served (HTTPS on metrics_host); None: not at all.
+        self._api = api
+        self._namespace = namespace
         self.leader = LeaderElector(api, namespace, LEASE_NAME, **lease_timing)
         self.heartbeats = HandlerHeartbeats(api, namespace)
         migration_config = CachedMigrationConfig(api, namespace)
+        self.migrations = MigrationController(api, launcher_image=launcher_image, config=migration_config,
+                                              leader=self.leader)
+        self.registry = component_registry()
+        register_migration_metrics(self.registry, self.migrations.migrations, self.migrations.vmis,
+                                   self.leader.is_leader)
+        self._metrics_port = metrics_port
+        self._metrics_host = metrics_host
+        self.metrics: MetricsServer | None = None
         self.parts = [VMIController(api, launcher_image=launcher_image, leader=self.leader),
-                      MigrationController(api, launcher_image=launcher_image, config=migration_config,
-                                          leader=self.leader),
+                      self.migrations,
                       EvacuationController(api, config=migration_config, leader=self.leader),
                       VMController(api, leader=self.leader), ReplicaSetController(api, leader=self.leader),
                       NodeController(api, heartbeat_timeout=heartbeat_timeout, leader=self.leader,
                                      stream_beats=self.heartbeats.last_beat)]
 
+    def _serve_metrics(self, port: int) -> MetricsServer:
+        ca = ensure_ca(client.CoreV1Api(self._api))
+        names = tuple(f"virt-controller.{self._namespace}{suffix}" for suffix in ("", ".svc"))
+        server = MetricsServer(self.registry, self._metrics_host, port,
+                               serving_context(ca, "virt-controller", dns_names=names,
+                                               addresses=(self._metrics_host,)))
+        server.start()
+        return server
+
     def start(self) -> None:
+        if self._metrics_port is not None:
+            # First, so that failing to read the cluster CA leaves nothing half started.
+            self.metrics = self._serve_metrics(self._metrics_port)
         self.heartbeats.start()
         self.leader.start()
         for part in self.parts:
             part.start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        if self.metrics is not None:
+            self.metrics.stop(timeout)
         for part in self.parts:
             part.stop(timeout)
         self.leader.stop()
@@ -62,12 +97,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--launcher-image", default=LAUNCHER_IMAGE)
     parser.add_argument("--heartbeat-timeout", type=float, default=HEARTBEAT_TIMEOUT_SECONDS, metavar="SECONDS",
                         help="a node whose virt-handler has not beaten for this long loses its VMIs")
+    add_metrics_port_argument(parser)
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     if args.heartbeat_timeout <= 0:
         parser.error("--heartbeat-timeout: must be a positive number of seconds")
+    # The pod's own address, as virt-api and virt-handler bind theirs: pods of a local
+    # cluster share one host, each with its own loopback address.
+    metrics_host = os.environ.get("POD_IP", "127.0.0.1")
     return run_until_signalled(lambda api: VirtController(api, args.namespace, args.launcher_image,
-                                                          heartbeat_timeout=args.heartbeat_timeout),
+                                                          heartbeat_timeout=args.heartbeat_timeout,
+                                                          metrics_port=args.metrics_port or None,
+                                                          metrics_host=metrics_host),
                                args.kubeconfig, args.verbose)
 
 

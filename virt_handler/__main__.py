@@ -1,7 +1,7 @@
 """virt-handler: the node daemon.
 
     python -m virt_handler --node-name NODE [--kubeconfig PATH] [--sockets-dir /var/run/kubevirt/sockets]
-        [--listen 127.0.0.1:8186]
+        [--listen 127.0.0.1:8186] [--metrics-port 8443]
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from kubernetes import client
 from grpc_support.server import service, start_server
 from grpc_support.versions import info_service
 from kube_client.daemon import run_until_signalled
+from kubevirt_metrics import MetricsServer, add_metrics_port_argument, component_registry, serving_context
 from kubevirt_api.pod_layout import SOCKETS_DIR
 from kubevirt_grpc.nodeservice.v1 import nodeservice_pb2, nodeservice_pb2_grpc
 from pki.cluster_ca import channel_credentials, ensure_ca, server_credentials
 from virt_handler.heartbeat import HEARTBEAT_SECONDS, NodeHeartbeat
+from virt_handler.migration_metrics import MigrationStatsCollector
 from virt_handler.migrations import SourceSide, TargetSide
 from virt_handler.node_service import SUPPORTED_NODESERVICE_VERSIONS, NodeServiceServicer
 from virt_handler.vmi_sync import VMISync
@@ -32,7 +34,8 @@ DEFAULT_SOCKETS = Path(SOCKETS_DIR)
 
 class VirtHandler:
     def __init__(self, api: client.ApiClient, node_name: str, sockets_dir: Path, listen: str,
-                 heartbeat_interval: float = HEARTBEAT_SECONDS) -> None:
+                 heartbeat_interval: float = HEARTBEAT_SECONDS, metrics_port: int | None = None) -> None:
+        """metrics_port: where /metrics is served (HTTPS, on the host of ``listen``); None: not at all."""
         self._api = api
         self.node_name = node_name
         self.emulation = domain_type()
@@ -44,6 +47,8 @@ class VirtHandler:
         self._thread = threading.Thread(target=self._loop.run_forever, name="node-service", daemon=True)
         self._server = None
         self.port = 0
+        self._metrics_port = metrics_port
+        self.metrics: MetricsServer | None = None
 
     def _running_vmis(self) -> int:
         return len(self.sync.vmis.list())
@@ -69,6 +74,16 @@ class VirtHandler:
         self.sync.migration_source = SourceSide(self.node_name, self._sockets_dir, lambda: credentials,
                                                 self.sync.run, self.sync.patch_migration_state)
 
+    def _serve_metrics(self, port: int) -> MetricsServer:
+        host = self._listen.rpartition(":")[0].strip("[]")  # next to NodeService, on the pod's address
+        registry = component_registry()
+        registry.register(MigrationStatsCollector(self.node_name, self.sync.migration_reports, self.sync.vmis.get))
+        server = MetricsServer(registry, host, port, serving_context(self._ca, "virt-handler",
+                                                                       dns_names=(f"virt-handler-{self.node_name}",),
+                                                                       addresses=(host,)))
+        server.start()
+        return server
+
     def start(self) -> None:
         self._sockets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._thread.start()
@@ -76,8 +91,12 @@ class VirtHandler:
         self._migration_sides()
         self.sync.start()
         self.heartbeat.start()
+        if self._metrics_port is not None:
+            self.metrics = self._serve_metrics(self._metrics_port)
 
     def stop(self, timeout: float = 10.0) -> None:
+        if self.metrics is not None:
+            self.metrics.stop(timeout)
         self.heartbeat.stop()
         self.sync.stop()
         if self._server is not None:
@@ -95,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="host:port of NodeService (mutual TLS)")
     parser.add_argument("--heartbeat-interval", type=float, default=HEARTBEAT_SECONDS, metavar="SECONDS",
                         help="how often the node's heartbeat annotation is refreshed")
+    add_metrics_port_argument(parser)
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     if not args.node_name:
@@ -102,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.heartbeat_interval <= 0:
         parser.error("--heartbeat-interval: must be a positive number of seconds")
     return run_until_signalled(lambda api: VirtHandler(api, args.node_name, args.sockets_dir, args.listen,
-                                                       args.heartbeat_interval),
+                                                       args.heartbeat_interval, args.metrics_port or None),
                                args.kubeconfig, args.verbose)
 
 

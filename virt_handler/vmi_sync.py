@@ -119,6 +119,7 @@ class VMISync:
         if vmi is None:
             with self._lock:
                 self._domains.pop(key, None)
+                self._migration_reports.pop(key, None)
                 uid = self._uids.pop(key, None)
             if uid:
                 self._remove_socket_dir(uid)
@@ -153,6 +154,12 @@ class VMISync:
         if vmi is None or self.migration_target is None:
             return None
         return self.migration_target.step(vmi)
+
+    def migration_reports(self) -> dict[str, Obj]:
+        """The launchers' last migration reports by VMI key, for readers on other threads (the
+        metrics scrape). A shallow copy suffices: a report is replaced, never changed in place."""
+        with self._lock:
+            return dict(self._migration_reports)
 
     def patch_migration_state(self, vmi: Obj, changes: Obj) -> Obj:
         """Merge changes into vmi.status.migrationState, guarded by the resourceVersion read;

@@ -1,0 +1,18 @@
+"""A component's own registry, with the process metrics every exporter is expected to carry.
+
+A private registry rather than prometheus_client's global one: tests run several
+components in one process, and each must expose only its own metrics.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+
+
+def component_registry() -> CollectorRegistry:
+    registry = CollectorRegistry()
+    # The Python counterparts of the go_* and process_* series upstream's Go components export.
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return registry
