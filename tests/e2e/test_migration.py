@@ -1,17 +1,24 @@
 """Live migration on the whole product: `virtctl migrate` moves a running guest to the other
 node through the handlers' MigrationTunnel; its serial counter carries on there, and what it
-wrote to its emptyDisk reads back from the target node's copy."""
+wrote to its emptyDisk reads back from the target node's copy. kubectl drain migrates too;
+the source handler's /metrics shows a migration's progress; every fault in flight (cancel,
+target killed, tunnel cut) leaves the guest running on the source."""
 
 from __future__ import annotations
 
+import base64
+import ssl
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from guest_image import markers
 from local_cluster.guest_console import serial_log_path
+from pki.cluster_ca import SECRET as CA_SECRET
 from tests import disk_mark
 from tests.e2e.cluster import REPO, Kubevirt, kill_9, last_counter, pids, vm_manifest
 from tests.wait import eventually
@@ -148,8 +155,28 @@ def _still_counting_on_the_source_then_removed(kubevirt: Kubevirt, vmi: dict, so
     eventually(lambda: kubevirt.vmi(name) is None, timeout=90, what=f"{name} removed")
 
 
+def _handler_metrics(kubevirt: Kubevirt, node: str) -> dict[str, dict[tuple, float]]:
+    """The node's virt-handler /metrics, verified with the cluster CA: name -> labels -> value."""
+    pod = next(p for p in kubevirt.core.list_namespaced_pod("kubevirt", label_selector="kubevirt.io=virt-handler").items
+               if p.spec.node_name == node)
+    ca = base64.b64decode(kubevirt.core.read_namespaced_secret(CA_SECRET, "kubevirt").data["tls.crt"]).decode()
+    context = ssl.create_default_context(cadata=ca)
+    with urllib.request.urlopen(f"https://{pod.status.pod_ip}:8443/metrics", context=context, timeout=10) as answer:
+        text = answer.read().decode()
+    found: dict[str, dict[tuple, float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return found
+
+
 def test_a_cancelled_migration_leaves_the_guest_on_the_source(kubevirt: Kubevirt) -> None:
     vmi, source = _migration_in_flight(kubevirt, "stayer")
+    # While it runs, the source handler exports its progress.
+    labels = (("name", "stayer"), ("namespace", "default"), ("node", source))
+    remaining = eventually(lambda: _handler_metrics(kubevirt, source).get(
+        "kubevirt_vmi_migration_data_remaining_bytes", {}).get(labels), timeout=30, what="migration metrics")
+    assert remaining > 0
     kubevirt.delete("virtualmachineinstancemigrations", "stayer-move")
     eventually(lambda: kubevirt.get("virtualmachineinstancemigrations", "stayer-move") is None, timeout=60,
                what="the cancelled migration removed", interval=0.5)
