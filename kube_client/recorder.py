@@ -13,12 +13,12 @@ import secrets
 import socket
 import threading
 from collections import OrderedDict
-from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client
 
 from kube_client.rawapi import MERGE_PATCH, call, status_code
+from kube_client.timestamps import now_text
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -27,10 +27,6 @@ NORMAL, WARNING = "Normal", "Warning"
 # Cluster-scoped objects (nodes, volumes) get their events in "default", as upstream.
 _CLUSTER_EVENT_NAMESPACE = "default"
 _REMEMBERED = 1024
-
-
-def timestamp() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class EventRecorder:
@@ -68,7 +64,7 @@ class EventRecorder:
         """Count one more occurrence on an existing event; False when it is gone."""
         try:
             call(self._core.patch_namespaced_event, name, namespace,
-                 {"count": count + 1, "lastTimestamp": timestamp()}, _content_type=MERGE_PATCH)
+                 {"count": count + 1, "lastTimestamp": now_text()}, _content_type=MERGE_PATCH)
         except Exception as error:
             if status_code(error) == 404:
                 return False
@@ -78,7 +74,7 @@ class EventRecorder:
     def _create(self, kind: str, obj: Obj, event_type: str, reason: str, message: str) -> tuple[str, str]:
         meta = obj.get("metadata") or {}
         namespace = meta.get("namespace") or _CLUSTER_EVENT_NAMESPACE
-        now = timestamp()
+        now = now_text()
         name = f"{meta.get('name', 'object')}.{secrets.token_hex(8)}"
         body = {
             "apiVersion": "v1", "kind": "Event",

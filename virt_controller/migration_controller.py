@@ -123,6 +123,7 @@ from kube_client.controller.resource import PODS, Resource
 from kube_client.controller.store import label_index
 from kube_client.rawapi import MERGE_PATCH, call, object_key
 from kube_client.recorder import NORMAL, WARNING, EventRecorder
+from kube_client.timestamps import now_text, parse_time
 from kubevirt_api import labels
 from kubevirt_api.groups import MIGRATION
 from kubevirt_api.migratability import migratability
@@ -150,13 +151,9 @@ _TARGET_CREATED = (MigrationPhase.SCHEDULING, MigrationPhase.SCHEDULED, *_HANDED
 _ORDER = list(MigrationPhase)
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _parse(stamp: Any) -> datetime.datetime | None:
     try:
-        return datetime.datetime.strptime(str(stamp), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+        return parse_time(str(stamp))
     except ValueError:
         return None
 
@@ -235,7 +232,7 @@ class _Status:
             return
         self.status["phase"] = phase.value
         self.status["phaseTransitionTimestamps"] = [*(self.status.get("phaseTransitionTimestamps") or []),
-                                                    {"phase": phase.value, "phaseTransitionTimestamp": _now()}]
+                                                    {"phase": phase.value, "phaseTransitionTimestamp": now_text()}]
 
     def fail(self, reason: str, message: str) -> None:
         self.failure = (reason, message)
@@ -249,7 +246,7 @@ class _Status:
             return
         self.status["conditions"] = [*conditions, {"type": kind, "status": "True", "reason": reason,
                                                    "message": message, "lastProbeTime": None,
-                                                   "lastTransitionTime": _now()}]
+                                                   "lastTransitionTime": now_text()}]
 
     def has_condition(self, kind: str) -> bool:
         return any(c.get("type") == kind and c.get("status") == "True" for c in self.status.get("conditions") or [])
@@ -695,7 +692,7 @@ class MigrationController:
     def _abort_unstarted(self, vmi: Obj, state: Obj) -> None:
         """Handed off but not started: nothing runs that the source handler must stop, so the
         controller ends it itself (the source handler never starts an aborted migration)."""
-        now = _now()
+        now = now_text()
         self._patch_vmi_status(vmi, {"migrationState": {
             "abortRequested": True, "abortStatus": MigrationAbortStatus.SUCCEEDED.value, "completed": True,
             "failed": True, "failureReason": "migration canceled before it started",
@@ -706,7 +703,7 @@ class MigrationController:
         see it is over (upstream's handleMarkMigrationFailedOnVMI)."""
         if state is None or state.get("startTimestamp") or state.get("completed") or state.get("failed"):
             return
-        now = _now()
+        now = now_text()
         self._patch_vmi_status(vmi, {"migrationState": {
             "completed": True, "failed": True, "failureReason": state.get("failureReason") or reason,
             "startTimestamp": now, "endTimestamp": now}})

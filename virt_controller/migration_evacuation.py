@@ -33,6 +33,7 @@ from kube_client.controller.resource import NODES
 from kube_client.controller.store import label_index
 from kube_client.rawapi import MERGE_PATCH, call, object_key
 from kube_client.recorder import WARNING, EventRecorder
+from kube_client.timestamps import parse_time
 from kubevirt_api import labels
 from kubevirt_api.groups import API_VERSION, MIGRATION, VIRTUAL_MACHINE_INSTANCE
 from kubevirt_api.migratability import reported_migratability
@@ -54,7 +55,7 @@ _EVICTION_STRATEGIES = (EvictionStrategy.LIVE_MIGRATE.value, EvictionStrategy.LI
 
 def _parse(stamp: Any) -> datetime.datetime | None:
     try:
-        return datetime.datetime.strptime(str(stamp), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+        return parse_time(str(stamp))
     except ValueError:
         return None
 

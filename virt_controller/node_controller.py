@@ -16,6 +16,7 @@ from kube_client.controller import Controller, SharedInformer
 from kube_client.controller.resource import NODES, Resource
 from kube_client.controller.store import label_index
 from kube_client.rawapi import MERGE_PATCH, STRATEGIC_PATCH, call
+from kube_client.timestamps import parse_time
 from kubevirt_api import labels
 from kubevirt_api.objects import vmi_phase
 from kubevirt_api.phases import VMIPhase
@@ -30,7 +31,7 @@ _ACTIVE = (VMIPhase.SCHEDULED, VMIPhase.RUNNING)
 
 def _parse(stamp: str) -> datetime.datetime | None:
     try:
-        return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+        return parse_time(stamp)
     except (TypeError, ValueError):
         return None
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from kubernetes import client
 
+from kube_client import timestamps
 from kube_client.controller import Controller, ControllerExpectations, SharedInformer
 from kube_client.controller.resource import Resource
 from kube_client.rawapi import MERGE_PATCH, call
@@ -29,14 +30,6 @@ log = logging.getLogger(__name__)
 
 VMS = Resource("kubevirt.io", "v1", "virtualmachines")
 VMIS = Resource("kubevirt.io", "v1", "virtualmachineinstances")
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
-
-
-def _stamp(moment: datetime.datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def wants_vmi(strategy: RunStrategy, vmi: Obj | None) -> bool | None:
@@ -120,7 +113,7 @@ class VMController:
             return None
         requests = list((vm.get("status") or {}).get("stateChangeRequests") or [])
         plan = plan_requests(requests, vmi) if requests else None
-        now = _now()
+        now = timestamps.now()
         failures = self._failures(vm, vmi)
         if failures.get("lastFailedVMIUID") != ((vm.get("status") or {}).get("startFailure") or {}).get(
                 "lastFailedVMIUID"):
@@ -142,7 +135,7 @@ class VMController:
             count = int(failure.get("consecutiveFailCount", 0)) + 1
             failure = {"consecutiveFailCount": count, "retries": int(failure.get("retries", 0)) + 1,
                        "lastFailedVMIUID": vmi["metadata"]["uid"],
-                       "retryAfterTimestamp": _stamp(_now() + datetime.timedelta(
+                       "retryAfterTimestamp": timestamps.format_time(timestamps.now() + datetime.timedelta(
                            seconds=backoff_seconds(count, self._backoff_base)))}
         elif vmi is not None and vmi_phase(vmi) == VMIPhase.RUNNING and condition_true(vmi, "Ready"):
             failure = {}
@@ -163,8 +156,8 @@ class VMController:
         if vmi is None and want:
             probe = {**vm, "status": {**(vm.get("status") or {}), "startFailure": failures}}
             if in_backoff(probe, now):
-                retry_after = datetime.datetime.strptime(failures["retryAfterTimestamp"], "%Y-%m-%dT%H:%M:%SZ")
-                return max((retry_after.replace(tzinfo=datetime.UTC) - now).total_seconds(), 1.0)
+                retry_after = timestamps.parse_time(failures["retryAfterTimestamp"])
+                return max((retry_after - now).total_seconds(), 1.0)
             self._create_vmi(key, vm, paused=plan is not None and plan.start_paused)
         return None
 

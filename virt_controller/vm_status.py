@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from kube_client.timestamps import parse_time
 from kubevirt_api.objects import condition, condition_true, vmi_phase
 from kubevirt_api.phases import PrintableStatus, VMIPhase
 
@@ -21,13 +22,9 @@ def backoff_seconds(consecutive_failures: int, base: float = BACKOFF_BASE_SECOND
     return min(base * 2 ** (consecutive_failures - 1), BACKOFF_CAP_SECONDS)
 
 
-def _parse(timestamp: str) -> datetime.datetime:
-    return datetime.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
-
-
 def in_backoff(vm: Obj, now: datetime.datetime) -> bool:
     retry_after = ((vm.get("status") or {}).get("startFailure") or {}).get("retryAfterTimestamp")
-    return bool(retry_after) and _parse(retry_after) > now
+    return bool(retry_after) and parse_time(retry_after) > now
 
 
 def printable_status(vm: Obj, vmi: Obj | None, now: datetime.datetime) -> PrintableStatus:

@@ -7,7 +7,6 @@ ago but not yet seen in the cache is never created a second time.
 
 from __future__ import annotations
 
-import datetime
 import logging
 from typing import Any
 
@@ -17,6 +16,7 @@ from kube_client.controller import Controller, ControllerExpectations, SharedInf
 from kube_client.controller.resource import PODS, Resource
 from kube_client.controller.store import controller_uid_index
 from kube_client.rawapi import MERGE_PATCH, call
+from kube_client.timestamps import now_text
 from kubevirt_api import labels
 from kubevirt_api.phases import VMIConditionType, VMIPhase
 from virt_controller.launcher_pod import LAUNCHER_IMAGE, launcher_pod
@@ -29,17 +29,13 @@ VMIS = Resource("kubevirt.io", "v1", "virtualmachineinstances")
 CLAIM_RETRY_SECONDS = 5.0
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _pod_condition(pod: Obj, kind: str) -> Obj | None:
     return next((c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") == kind), None)
 
 
 def _not_synchronized(reason: str, message: str) -> Obj:
     return {"type": VMIConditionType.SYNCHRONIZED.value, "status": "False", "reason": reason, "message": message,
-            "lastProbeTime": None, "lastTransitionTime": _now()}
+            "lastProbeTime": None, "lastTransitionTime": now_text()}
 
 
 def _migrated_away(vmi: Obj, pod: Obj) -> bool:
@@ -160,7 +156,7 @@ class VMIController:
         if scheduled is not None and scheduled.get("status") == "False":
             condition = {"type": VMIConditionType.POD_SCHEDULED.value, "status": "False",
                          "reason": scheduled.get("reason", ""), "message": scheduled.get("message", ""),
-                         "lastProbeTime": None, "lastTransitionTime": _now()}
+                         "lastProbeTime": None, "lastTransitionTime": now_text()}
         status: Obj = {"phase": VMIPhase.SCHEDULING.value}
         if condition is not None:
             status["conditions"] = [condition]
@@ -210,7 +206,7 @@ class VMIController:
         status = {**current, **changes}
         if phase.value and current.get("phase") != phase.value:
             status["phaseTransitionTimestamps"] = [*(current.get("phaseTransitionTimestamps") or []),
-                                                   {"phase": phase.value, "phaseTransitionTimestamp": _now()}]
+                                                   {"phase": phase.value, "phaseTransitionTimestamp": now_text()}]
         meta = vmi["metadata"]
         return call(self._custom.patch_namespaced_custom_object_status, VMIS.group, VMIS.version, meta["namespace"],
                     VMIS.plural, meta["name"], {"metadata": {"resourceVersion": meta["resourceVersion"]},

@@ -3,21 +3,17 @@ virt-controller reads, refreshed periodically, withdrawn on a clean stop."""
 
 from __future__ import annotations
 
-import datetime
 import logging
 import threading
 
 from kubernetes import client
 
 from kube_client.rawapi import STRATEGIC_PATCH, call
+from kube_client.timestamps import now_text
 from kubevirt_api import labels
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 30.0
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class NodeHeartbeat:
@@ -34,7 +30,7 @@ class NodeHeartbeat:
         call(self._core.patch_node, self.node_name, {"metadata": {
             "labels": {labels.SCHEDULABLE_NODE_LABEL: "true" if schedulable else "false",
                        labels.EMULATION_NODE_LABEL: self.emulation},
-            "annotations": {labels.HEARTBEAT_ANNOTATION: _now()}}}, _content_type=STRATEGIC_PATCH)
+            "annotations": {labels.HEARTBEAT_ANNOTATION: now_text()}}}, _content_type=STRATEGIC_PATCH)
 
     def start(self) -> None:
         self.beat()

@@ -11,7 +11,6 @@ virt_controller/migration_controller.py (vmi.status.migrationState):
 
 from __future__ import annotations
 
-import datetime
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import grpc
 from kubernetes.utils import parse_quantity
 
+from kube_client.timestamps import now_text
 from kubevirt_api.pod_layout import launcher_socket, migration_socket
 from kubevirt_grpc.cmd.v1 import cmd_pb2
 from kubevirt_grpc.nodeservice.v1 import nodeservice_pb2 as pb
@@ -36,10 +36,6 @@ Run = Callable[[Awaitable[Any]], Any]
 RETRY_SECONDS = 1.0
 # Every channel a migration relays: its tunnel channel and its socket name in pod_layout.
 CHANNELS = ((pb.LIBVIRT, "libvirt"), (pb.QEMU, "qemu"), (pb.BLOCK, "block"))
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def migration_state(vmi: Obj) -> Obj:
@@ -112,7 +108,7 @@ class TargetSide:
             log.info("migration %s: finalize not yet possible: %s", uid, error)
             return RETRY_SECONDS
         self._finalized.add(uid)
-        self._patch(vmi, {"targetNodeDomainDetected": True, "targetNodeDomainReadyTimestamp": _now()})
+        self._patch(vmi, {"targetNodeDomainDetected": True, "targetNodeDomainReadyTimestamp": now_text()})
         return None
 
 
@@ -155,7 +151,7 @@ class SourceSide:
     def _start(self, vmi: Obj, state: Obj) -> None:
         uid = state["migrationUid"]
         # A conflict (a cancel written meanwhile, say) aborts this pass; the next one decides again.
-        vmi = self._patch(vmi, {"startTimestamp": _now()})
+        vmi = self._patch(vmi, {"startTimestamp": now_text()})
         try:
             self._run(self._open_tunnels(vmi, state))
             launcher = Path(launcher_socket(vmi["metadata"]["uid"], str(self._sockets)))
@@ -165,7 +161,7 @@ class SourceSide:
         except Exception as error:
             log.warning("migration %s could not start: %s", uid, error)
             self._close(uid)
-            self._patch(vmi, {"completed": True, "failed": True, "endTimestamp": _now(),
+            self._patch(vmi, {"completed": True, "failed": True, "endTimestamp": now_text(),
                               "failureReason": f"the source could not start the migration: {error}"})
 
     async def _open_tunnels(self, vmi: Obj, state: Obj) -> None:
@@ -190,7 +186,7 @@ class SourceSide:
 
     def _finish(self, vmi: Obj, uid: str, report: Obj) -> None:
         changes: Obj = {"completed": True, "failed": bool(report.get("failed")),
-                        "endTimestamp": report.get("endTimestamp") or _now()}
+                        "endTimestamp": report.get("endTimestamp") or now_text()}
         if report.get("failed"):
             changes["failureReason"] = report.get("failureReason") or "the migration failed"
         if report.get("abortStatus"):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
+from kube_client.timestamps import now_text
 from kubevirt_api.migratability import migratability
 from kubevirt_api.phases import VMIConditionType, VMIPhase
 
@@ -12,10 +12,6 @@ Obj = dict[str, Any]
 
 # Domain states in which the guest still exists and counts as running for the VMI.
 _ALIVE = {"Running", "Paused", "Blocked", "PMSuspended", "Shutdown"}
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def phase_for(state: str, reason: str) -> VMIPhase:
@@ -31,7 +27,7 @@ def phase_for(state: str, reason: str) -> VMIPhase:
 
 def _condition(kind: VMIConditionType, status: bool, reason: str = "", message: str = "") -> Obj:
     condition: Obj = {"type": kind.value, "status": "True" if status else "False", "lastProbeTime": None,
-                      "lastTransitionTime": _now()}
+                      "lastTransitionTime": now_text()}
     if reason:
         condition["reason"] = reason
     if message:
@@ -85,7 +81,7 @@ def status_update(vmi: Obj, state: str, reason: str, interfaces: list[Obj] | Non
     if status.get("phase") != phase.value:
         status["phase"] = phase.value
         transitions = list(status.get("phaseTransitionTimestamps") or [])
-        transitions.append({"phase": phase.value, "phaseTransitionTimestamp": _now()})
+        transitions.append({"phase": phase.value, "phaseTransitionTimestamp": now_text()})
         status["phaseTransitionTimestamps"] = transitions
     if interfaces is not None and phase == VMIPhase.RUNNING:
         status["interfaces"] = _interfaces(interfaces)

@@ -41,12 +41,12 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import libvirt
 
+from kube_client.timestamps import now_text
 from kubevirt_api.pod_layout import migration_socket_name
 from virt_launcher.domain_manager import DomainManager
 
@@ -75,10 +75,6 @@ def libvirt_uri(socket: str | os.PathLike[str]) -> str:
 def stream_uri(socket: str | os.PathLike[str]) -> str:
     """QEMU's migration URI: the target listens on this path, the source connects to it."""
     return f"unix://{os.fspath(socket)}"
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _migration_uid(vmi: Obj) -> str:
@@ -173,7 +169,7 @@ class SourceMigration:
         self._progress_timeout = options.progress_timeout_seconds or DEFAULT_PROGRESS_TIMEOUT
         self._allow_post_copy = bool(options.allow_post_copy)
         self._state: Obj = {"migrationUid": migration_uid, "targetURI": params[libvirt.VIR_MIGRATE_PARAM_URI],
-                            "startTimestamp": _now(), "endTimestamp": None, "completed": False, "failed": False,
+                            "startTimestamp": now_text(), "endTimestamp": None, "completed": False, "failed": False,
                             "failureReason": "", "abortStatus": "", "mode": "PreCopy",
                             "completionTimeoutSeconds": self._completion_timeout,
                             "progressTimeoutSeconds": self._progress_timeout,
@@ -229,7 +225,7 @@ class SourceMigration:
             final = progress_of(self._domain.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED))
         with self._lock:
             state = self._state
-            state["endTimestamp"] = _now()
+            state["endTimestamp"] = now_text()
             state["progress"].update(final)
             if error_message:
                 state["failed"] = True

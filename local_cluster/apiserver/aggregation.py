@@ -10,8 +10,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from kube_client.timestamps import now_text
 from local_cluster.apiserver import errors
-from local_cluster.apiserver.meta import now
 from local_cluster.apiserver.services import ServiceResolver, ServiceUnreachable
 
 Obj = dict[str, Any]
@@ -149,4 +149,4 @@ def _tls(spec: Obj) -> ssl.SSLContext | bool:
 
 def available_status() -> Obj:
     return {"conditions": [{"type": "Available", "status": "True", "reason": "Passed",
-                            "message": "all checks passed", "lastTransitionTime": now()}]}
+                            "message": "all checks passed", "lastTransitionTime": now_text()}]}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from kube_client.timestamps import now_text
 from kube_schema.crd import CRDValidator
 from kube_schema.errors import INVALID, REQUIRED, FieldError
 from kube_schema.structural import structural_violations
-from local_cluster.apiserver.meta import now
 from local_cluster.apiserver.resources import ResourceInfo
 
 Obj = dict[str, Any]
@@ -77,7 +77,7 @@ def version_order(crd: Obj) -> list[str]:
 
 
 def established_status(crd: Obj) -> Obj:
-    moment = now()
+    moment = now_text()
     names = dict(crd["spec"]["names"])
     names.setdefault("singular", names["kind"].lower())
     names.setdefault("listKind", names["kind"] + "List")

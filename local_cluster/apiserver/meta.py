@@ -7,6 +7,7 @@ import secrets
 import uuid
 from typing import Any
 
+from kube_client.timestamps import format_time, now
 from local_cluster.apiserver.errors import ApiError
 
 Obj = dict[str, Any]
@@ -15,17 +16,8 @@ Obj = dict[str, Any]
 _SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
-def now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def later(seconds: int) -> str:
-    moment = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=seconds)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: str) -> datetime.datetime:
-    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    return format_time(now() + datetime.timedelta(seconds=seconds))
 
 
 def generated_name(prefix: str) -> str:

@@ -12,11 +12,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from kube_client.labels import format_label_selector
+from kube_client.timestamps import now_text
 from local_cluster.apiserver import errors, patch, strategy
 from local_cluster.apiserver.admission import Admission
 from local_cluster.apiserver.codec import decode, encode, storage_api_version
 from local_cluster.apiserver.context import RequestContext
-from local_cluster.apiserver.meta import generated_name, later, metadata, name_of, now, parse_resource_version
+from local_cluster.apiserver.meta import generated_name, later, metadata, name_of, parse_resource_version
 from local_cluster.apiserver.resources import ResourceInfo
 from local_cluster.apiserver.selectors import FieldSelector, LabelSelector
 from local_cluster.apiserver.service_accounts import ServiceAccountAdmission
@@ -314,7 +315,7 @@ class Objects:
             shorter = info.kind == "Pod" and grace < current_grace
             if not shorter and finalizers == list(meta.get("finalizers") or []):
                 return old  # already being deleted: nothing new to record
-        meta["deletionTimestamp"] = later(grace) if grace else now()
+        meta["deletionTimestamp"] = later(grace) if grace else now_text()
         meta["deletionGracePeriodSeconds"] = grace
         if finalizers:
             meta["finalizers"] = finalizers

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from kube_client.timestamps import now_text
 from local_cluster.apiserver import crds, errors
 from local_cluster.apiserver.admission import Admission
 from local_cluster.apiserver.aggregation import Aggregator, available_status
@@ -17,7 +18,6 @@ from local_cluster.apiserver.builtin import builtin_resources
 from local_cluster.apiserver.context import RequestContext
 from local_cluster.apiserver.http import MAX_BODY, Handlers
 from local_cluster.apiserver.kubelet_client import KubeletClient
-from local_cluster.apiserver.meta import now
 from local_cluster.apiserver.patch import MERGE
 from local_cluster.apiserver.pod_logs import assigned_node, kubelet_endpoint, log_container, log_options
 from local_cluster.apiserver.resources import Registry, ResourceInfo
@@ -200,7 +200,7 @@ class APIServer:
         pod["spec"]["nodeName"] = node
         conditions = [c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") != "PodScheduled"]
         conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
-                           "lastTransitionTime": now()})
+                           "lastTransitionTime": now_text()})
         pod.setdefault("status", {})["conditions"] = conditions
         await self.objects.update(pods, namespace, name, pod, ctx, subresource="binding")
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}

@@ -13,10 +13,11 @@ import ipaddress
 import random
 from typing import Any
 
+from kube_client.timestamps import now_text
 from kube_schema.errors import INVALID, REQUIRED, FieldError
 from kube_schema.objectmeta import label_errors, metadata_errors
 from local_cluster.apiserver.crds import crd_errors
-from local_cluster.apiserver.meta import metadata, new_uid, now
+from local_cluster.apiserver.meta import metadata, new_uid
 from local_cluster.apiserver.resources import ResourceInfo
 
 Obj = dict[str, Any]
@@ -29,7 +30,7 @@ def prepare_create(info: ResourceInfo, obj: Obj, namespace: str) -> None:
     for system_field in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
         meta.pop(system_field, None)
     meta["uid"] = new_uid()
-    meta["creationTimestamp"] = now()
+    meta["creationTimestamp"] = now_text()
     meta["generation"] = 1
     if info.namespaced:
         meta["namespace"] = namespace

@@ -6,6 +6,7 @@ import datetime
 import re
 from typing import Any
 
+from kube_client.timestamps import parse_time
 from local_cluster.apiserver.resources import ResourceInfo
 
 Obj = dict[str, Any]
@@ -213,7 +214,7 @@ _BUILTIN_COLUMNS: dict[tuple[str, str], list[Obj]] = {
 def human_age(timestamp: str, now: datetime.datetime | None = None) -> str:
     """The age kubectl shows ("45s", "3m12s", "5h", "12d"), computed server side as upstream does."""
     try:
-        created = datetime.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+        created = parse_time(timestamp)
     except (TypeError, ValueError):
         return "<unknown>"
     seconds = max(int(((now or datetime.datetime.now(datetime.UTC)) - created).total_seconds()), 0)

@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 
 from kubernetes import client, watch
 
+from kube_client.timestamps import now_text
 from local_cluster.kubelet import node_status
 from local_cluster.kubelet.container_logs import ContainerLogs
 from local_cluster.kubelet.kubelet_auth import server_context, serving_certificate
@@ -129,7 +130,7 @@ class KubeletAgent:
 
     def _heartbeat_once(self, ready: bool) -> None:
         if self._ready_since is None:
-            self._ready_since = node_status._now()
+            self._ready_since = now_text()
         # The lease first: whoever sees the node Ready also finds its heartbeat.
         node_status.renew_lease(client.CoordinationV1Api(self._api), self._node)
         node_status.report(self._core, self._node, self._config.effective_host_ip, ready, "KubeletReady",

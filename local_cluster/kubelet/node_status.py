@@ -9,15 +9,13 @@ from typing import Any
 
 from kubernetes import client
 
+from kube_client.timestamps import now_text
+
 Obj = dict[str, Any]
 
 LEASE_NAMESPACE = "kube-node-lease"
 LEASE_DURATION_SECONDS = 40
 KUBELET_VERSION = "v1.32.0+kubevirt-py"
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _micro_now() -> str:
@@ -46,7 +44,7 @@ def node_object(name: str, host_ip: str, labels: dict[str, str] | None = None) -
 
 def ready_status(host_ip: str, ready: bool, reason: str, message: str, since: str | None = None,
                  kubelet_port: int = 0) -> Obj:
-    now = _now()
+    now = now_text()
     uname = platform.uname()
     return {
         "capacity": capacity(), "allocatable": capacity(),

@@ -27,8 +27,8 @@ from pathlib import Path
 from subprocess import Popen, TimeoutExpired
 from typing import Any
 
+from kube_client.timestamps import now_text
 from local_cluster.kubelet.backoff import BackoffPolicy
-from local_cluster.kubelet.clock import rfc3339
 from local_cluster.kubelet.downward import PodAddresses
 from local_cluster.kubelet.env import EnvError, container_env
 from oci_layout.image_ref import InvalidReference
@@ -125,7 +125,7 @@ def new_pod_state(pod: dict[str, Any], pod_ip: str, host_ip: str) -> PodState:
             image=str(container.get("image") or ""),
             waiting_reason=WAITING_INITIALIZING if has_init else WAITING_CREATING,
         )
-    return PodState(uid=pod_uid_of(pod), pod_ip=pod_ip, host_ip=host_ip, start_time=rfc3339(), containers=records)
+    return PodState(uid=pod_uid_of(pod), pod_ip=pod_ip, host_ip=host_ip, start_time=now_text(), containers=records)
 
 
 class PodWorker:
@@ -196,7 +196,7 @@ class PodWorker:
         with self._inbox:
             pod = self._pod
         # A first status before the thread runs, so status() never races it.
-        self._status = pod_status(pod, self._state, {}, rfc3339())
+        self._status = pod_status(pod, self._state, {}, now_text())
         self._thread.start()
 
     def update(self, pod: dict[str, Any], sources: PodSources | None) -> None:
@@ -352,8 +352,8 @@ class PodWorker:
             "signal": None,
             "reason": "ContainerStatusUnknown",
             "message": "the container's sandbox supervisor exited without reporting; the container was stopped",
-            "startedAt": run.started_at or rfc3339(),
-            "finishedAt": rfc3339(),
+            "startedAt": run.started_at or now_text(),
+            "finishedAt": now_text(),
         }
 
     def _reap(self, name: str, run: RunRecord) -> None:
@@ -606,7 +606,7 @@ class PodWorker:
                     ready=False if container.get("readinessProbe") else None,
                     started=False if container.get("startupProbe") else None,
                 )
-        return pod_status(pod, self._state, views, rfc3339())
+        return pod_status(pod, self._state, views, now_text())
 
     def _persist(self) -> None:
         serialized = json.dumps(self._state.to_json(), sort_keys=True)

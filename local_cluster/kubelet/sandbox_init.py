@@ -24,8 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from kube_client.timestamps import now_text
 from local_cluster.kubelet import linux
-from local_cluster.kubelet.clock import rfc3339
 from oci_layout.rooted_paths import absolute_parts, make_dirs_in_root, resolve_in_root
 from local_cluster.kubelet.proc import children_of, start_ticks
 from local_cluster.kubelet.sandbox_spec import (
@@ -230,7 +230,7 @@ def _exit_record(status: int, started_at: str) -> dict[str, object]:
         "reason": "Completed" if code == 0 else "Error",
         "message": message,
         "startedAt": started_at,
-        "finishedAt": rfc3339(),
+        "finishedAt": now_text(),
     }
 
 
@@ -241,7 +241,7 @@ def _start_error(message: str, started_at: str) -> dict[str, object]:
         "reason": "StartError",
         "message": message,
         "startedAt": started_at,
-        "finishedAt": rfc3339(),
+        "finishedAt": now_text(),
     }
 
 
@@ -253,7 +253,7 @@ def run(spec: SandboxSpec) -> int:
     for signum in _SHIELDED:
         signal.signal(signum, signal.SIG_IGN)
     linux.set_child_subreaper()
-    started_at = rfc3339()
+    started_at = now_text()
     try:
         root = prepare_filesystem(spec)
     except (OSError, SetupError, ValueError) as exc:
@@ -264,7 +264,7 @@ def run(spec: SandboxSpec) -> int:
         _wait_for(pid)
         write_json_atomic(Path(EXIT_FILE), _start_error(f"exec failed: {error}", started_at), dir_fd=run_dir)
         return 0
-    started_at = rfc3339()
+    started_at = now_text()
     write_json_atomic(
         Path(STARTED_FILE),
         {"pid": pid, "startTicks": start_ticks(pid), "startedAt": started_at},

@@ -24,7 +24,8 @@ from local_cluster.scheduler.filters import PodFacts, feasible_nodes
 from local_cluster.scheduler.labels import labels_of
 from local_cluster.scheduler.pending import PendingPods
 from kube_client.rawapi import STRATEGIC_PATCH, call, object_key, status_code
-from kube_client.recorder import NORMAL, WARNING, EventRecorder, timestamp
+from kube_client.recorder import NORMAL, WARNING, EventRecorder
+from kube_client.timestamps import now_text
 from kube_client.reflector import DELETED, Change, Reflector, stop_and_join
 from local_cluster.scheduler.resources import is_terminated
 from local_cluster.scheduler.scoring import choose_node
@@ -214,7 +215,7 @@ class Scheduler:
             since = previous.get("lastTransitionTime") if previous.get("status") == "False" else None
             self._patch_condition(pod, {"type": POD_SCHEDULED, "status": "False", "reason": "Unschedulable",
                                         "message": message, "lastProbeTime": None,
-                                        "lastTransitionTime": since or timestamp()})
+                                        "lastTransitionTime": since or now_text()})
             with self._lock:
                 self._reported.add(object_key(pod))
         self._recorder.record("Pod", pod, WARNING, "FailedScheduling", message)

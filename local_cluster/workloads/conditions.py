@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kube_client.recorder import timestamp
+from kube_client.timestamps import now_text
 
 Obj = dict[str, Any]
 
@@ -22,7 +22,7 @@ def without(conditions: list[Obj], kind: str) -> list[Obj]:
 
 def new_condition(kind: str, status: str, reason: str, message: str, *, with_update_time: bool) -> Obj:
     """ReplicaSet conditions have no lastUpdateTime; Deployment conditions do."""
-    now = timestamp()
+    now = now_text()
     condition: Obj = {"type": kind, "status": status, "lastTransitionTime": now, "reason": reason, "message": message}
     if with_update_time:
         condition["lastUpdateTime"] = now

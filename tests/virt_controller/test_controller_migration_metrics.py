@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kube_client.controller import SharedInformer
+from kube_client.timestamps import format_time
 from tests.wait import eventually
 from virt_controller.metrics import register_migration_metrics
 from virt_controller.migration_controller import MIGRATIONS, VMIS
@@ -53,10 +54,6 @@ def metrics(informers) -> tuple[CollectorRegistry, _Leadership]:
 
 def _custom(api) -> client.CustomObjectsApi:
     return client.CustomObjectsApi(api)
-
-
-def _stamp(moment: datetime.datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _migration(api, vmi: str, phase: str | None = None) -> dict:
@@ -124,7 +121,7 @@ def test_start_and_end_times_come_from_the_vmi_migration_state(kubevirt_api, inf
     vmi = _custom(kubevirt_api).patch_namespaced_custom_object_status(*VMI, name, {"status": {
         "phase": "Running", "nodeName": "node-b", "migrationState": {
             "migrationUid": migration["metadata"]["uid"], "sourceNode": "node-a", "targetNode": "node-b",
-            "startTimestamp": _stamp(start), "endTimestamp": _stamp(end), "completed": True}}})
+            "startTimestamp": format_time(start), "endTimestamp": format_time(end), "completed": True}}})
     eventually(lambda: ((vmis.get(f"{NS}/{name}") or {}).get("metadata", {}).get("resourceVersion")
                         == vmi["metadata"]["resourceVersion"]) and migrations.get(f"{NS}/{migration['metadata']['name']}"),
                what="the informers caught up")
@@ -145,7 +142,7 @@ def test_phase_transitions_are_observed_from_creation(kubevirt_api, informers, m
     created = datetime.datetime.fromisoformat(migration["metadata"]["creationTimestamp"])
     _custom(kubevirt_api).patch_namespaced_custom_object_status(*VMIM, migration["metadata"]["name"], {"status": {
         "phase": "Pending", "phaseTransitionTimestamps": [
-            {"phase": "Pending", "phaseTransitionTimestamp": _stamp(created + datetime.timedelta(seconds=3))}]}})
+            {"phase": "Pending", "phaseTransitionTimestamp": format_time(created + datetime.timedelta(seconds=3))}]}})
     histogram = "kubevirt_vmi_migration_phase_transition_time_from_creation_seconds"
 
     def observed() -> dict | None:

@@ -3,11 +3,11 @@ a VM with runStrategy Always then gets a new VMI."""
 
 from __future__ import annotations
 
-import datetime
 import uuid
 
 from kubernetes import client
 
+from kube_client.timestamps import now_text
 from tests.wait import eventually
 from virt_controller.node_controller import NodeController
 from virt_controller.vm_controller import VMController
@@ -15,16 +15,11 @@ from virt_controller.vm_controller import VMController
 VMI = ("kubevirt.io", "v1", "default", "virtualmachineinstances")
 
 
-def _stamp(seconds_ago: float) -> str:
-    moment = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=seconds_ago)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def test_silent_handler_fails_its_vmis_and_vms_restart_them(control_plane, kubevirt_api) -> None:
     core, custom = client.CoreV1Api(kubevirt_api), client.CustomObjectsApi(kubevirt_api)
     node = f"silent-{uuid.uuid4().hex[:6]}"
     core.create_node({"metadata": {"name": node, "labels": {"kubevirt.io/schedulable": "true"},
-                                   "annotations": {"kubevirt.io/heartbeat": _stamp(0)}}})
+                                   "annotations": {"kubevirt.io/heartbeat": now_text()}}})
     name = f"vm-{uuid.uuid4().hex[:6]}"
     custom.create_namespaced_custom_object("kubevirt.io", "v1", "default", "virtualmachines", {
         "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "metadata": {"name": name},

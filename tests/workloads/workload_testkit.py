@@ -19,7 +19,7 @@ from typing import Any
 from kubernetes import client
 
 from kube_client.rawapi import MERGE_PATCH, STRATEGIC_PATCH, call
-from kube_client.recorder import timestamp
+from kube_client.timestamps import now_text
 
 Obj = dict[str, Any]
 
@@ -83,13 +83,13 @@ class Cluster:
             "spec": {"taints": taints or [], "unschedulable": unschedulable},
             "status": {"capacity": resources, "allocatable": resources,
                        "conditions": [{"type": "Ready", "status": ready, "reason": "KubeletReady",
-                                       "lastHeartbeatTime": timestamp(), "lastTransitionTime": timestamp()}]}})
+                                       "lastHeartbeatTime": now_text(), "lastTransitionTime": now_text()}]}})
         self.nodes.append(full)
         return full
 
     def set_node_ready(self, node: str, ready: str) -> None:
         patch(self.core.patch_node_status, node, {"status": {"conditions": [
-            {"type": "Ready", "status": ready, "reason": "KubeletReady", "lastTransitionTime": timestamp()}]}},
+            {"type": "Ready", "status": ready, "reason": "KubeletReady", "lastTransitionTime": now_text()}]}},
               content_type=STRATEGIC_PATCH)
 
     def set_node_taints(self, node: str, taints: list[Obj]) -> None:
@@ -112,7 +112,7 @@ class Cluster:
     def set_phase(self, name: str, phase: str) -> None:
         ready = "True" if phase == "Running" else "False"
         patch(self.core.patch_namespaced_pod_status, name, self.namespace, {"status": {
-            "phase": phase, "conditions": [{"type": "Ready", "status": ready, "lastTransitionTime": timestamp()}]}},
+            "phase": phase, "conditions": [{"type": "Ready", "status": ready, "lastTransitionTime": now_text()}]}},
               content_type=STRATEGIC_PATCH)
 
     def events(self, reason: str) -> list[Obj]:
@@ -187,7 +187,7 @@ class FakeKubelet:
                 quietly(lambda: call(self._core.patch_namespaced_pod_status, meta["name"], self._namespace, {
                     "status": {"phase": "Running", "podIP": f"10.244.{address // 250}.{address % 250 + 2}",
                                "conditions": [{"type": "Ready", "status": "True",
-                                               "lastTransitionTime": timestamp()},
+                                               "lastTransitionTime": now_text()},
                                               {"type": "ContainersReady", "status": "True",
-                                               "lastTransitionTime": timestamp()}]}},
+                                               "lastTransitionTime": now_text()}]}},
                                      _content_type=STRATEGIC_PATCH))
