@@ -148,7 +148,7 @@ class VMIController:
         scheduled = _pod_condition(pod, "PodScheduled")
         node = (pod.get("spec") or {}).get("nodeName")
         if node and _pod_running(pod):
-            self._label_node(vmi, node)
+            vmi = self._label_node(vmi, node)
             self._set_status(vmi, {"phase": VMIPhase.SCHEDULED.value, "nodeName": node,
                                    "activePods": {pod["metadata"]["uid"]: node}}, VMIPhase.SCHEDULED)
             return
@@ -191,12 +191,14 @@ class VMIController:
                 raise
             return vmi
 
-    def _label_node(self, vmi: Obj, node: str) -> None:
+    def _label_node(self, vmi: Obj, node: str) -> Obj:
+        """Returns the VMI as written: the status write that follows carries its resourceVersion."""
         if ((vmi["metadata"].get("labels") or {}).get(labels.NODE_NAME_LABEL)) == node:
-            return
+            return vmi
         meta = vmi["metadata"]
-        call(self._custom.patch_namespaced_custom_object, VMIS.group, VMIS.version, meta["namespace"], VMIS.plural,
-             meta["name"], {"metadata": {"labels": {labels.NODE_NAME_LABEL: node}}}, _content_type=MERGE_PATCH)
+        return call(self._custom.patch_namespaced_custom_object, VMIS.group, VMIS.version, meta["namespace"],
+                    VMIS.plural, meta["name"], {"metadata": {"labels": {labels.NODE_NAME_LABEL: node}}},
+                    _content_type=MERGE_PATCH)
 
     def _set_status(self, vmi: Obj, changes: Obj, phase: VMIPhase) -> Obj:
         """Returns the VMI as written (or as it was, when nothing changed)."""
