@@ -3,12 +3,10 @@ uses to reach it (the Service's DNS names, and the pod IP it resolves them to)."
 
 from __future__ import annotations
 
-import os
 import ssl
-import tempfile
-from pathlib import Path
 
 from pki.authority import KeyPair, issue
+from pki.server_tls import server_ssl_context
 
 SERVICE = "virt-api"
 
@@ -20,13 +18,4 @@ def service_names(namespace: str) -> tuple[str, ...]:
 def serving_context(ca: KeyPair, namespace: str, addresses: tuple[str, ...]) -> ssl.SSLContext:
     serving = issue(ca, f"{SERVICE}.{namespace}.svc", dns_names=(*service_names(namespace), "localhost"),
                     ips=addresses, server=True)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    # load_cert_chain reads files only; they live for a moment in a private directory.
-    with tempfile.TemporaryDirectory(prefix="virt-api-tls-") as scratch:
-        cert, key = Path(scratch) / "tls.crt", Path(scratch) / "tls.key"
-        cert.write_bytes(serving.cert_pem)
-        fd = os.open(key, os.O_WRONLY | os.O_CREAT, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(serving.key_pem)
-        context.load_cert_chain(cert, key)
-    return context
+    return server_ssl_context(serving)
