@@ -3,16 +3,21 @@ figures only.
 
     .venv/bin/python -m bench.tunnel [--mib 256] [--chunk-kib 256] [--insecure] [--runs 3]
 
-raw:    writer -> unix socket -> asyncio relay (sock_recv/sock_sendall, same chunk size as
-        the tunnel) -> unix socket -> sink
-raw x2: the same with a second relay in a second process, as the tunnel has one relay in
-        each handler
-tunnel: writer -> unix socket -> SourceTunnel -> gRPC over loopback TCP (mutual TLS as
-        between two handlers, unless --insecure) -> a second process serving
-        NodeService.MigrationTunnel (the real servicer, gRPC server options as in production)
-        -> unix socket -> sink
+raw:       writer -> unix socket -> asyncio relay (sock_recv/sock_sendall, same chunk size
+           as the tunnel) -> unix socket -> sink
+raw x2:    the same with a second relay in a second process, as the tunnel has one relay in
+           each handler
+grpc only: the tunnel's gRPC leg alone: data frames of one chunk from memory, same channel,
+           server and credentials, to a handler in the second process that drops them; the
+           tunnel's ceiling
+tunnel:    writer -> unix socket -> SourceTunnel -> gRPC over loopback TCP (mutual TLS as
+           between two handlers, unless --insecure) -> a second process serving
+           NodeService.MigrationTunnel (the real servicer, gRPC server options as in
+           production) -> unix socket -> sink
 The writer and the sink are threads of this process with blocking sockets; the sink checks
-a CRC of every byte. The target handler is its own process, as on another node.
+a CRC of every byte and notes when the last one arrived. The target handler is its own
+process, as on another node. Besides MB/s (best run), each path shows the median CPU seconds
+per GiB of both processes: on a small or busy machine throughput follows CPU cost.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,7 +37,9 @@ import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-from grpc_support.server import service, start_server
+import grpc
+
+from grpc_support.server import Service, service, start_server
 from kubevirt_grpc.nodeservice.v1 import nodeservice_pb2 as pb
 from kubevirt_grpc.nodeservice.v1 import nodeservice_pb2_grpc as pb_grpc
 from pki import load, new_ca, save
@@ -43,6 +51,7 @@ from virt_handler.node_service import NodeServiceServicer
 MIB = 1024 * 1024
 BLOCK = 4 * MIB
 MIGRATION = "bench"
+DISCARD_SERVICE = "bench.Discard"
 
 
 class Sink(threading.Thread):
@@ -56,7 +65,7 @@ class Sink(threading.Thread):
         self.listener.listen(1)
         self.received = 0
         self.crc = 0
-        self.finished = threading.Event()
+        self.finished_at = 0.0
 
     def run(self) -> None:
         conn, _ = self.listener.accept()
@@ -68,7 +77,7 @@ class Sink(threading.Thread):
             while n := conn.recv_into(buffer):
                 self.crc = zlib.crc32(view[:n], self.crc)
                 self.received += n
-        self.finished.set()
+        self.finished_at = time.perf_counter()
 
 
 def _write(path: Path, block: bytes, total: int) -> None:
@@ -90,9 +99,8 @@ async def _push(entry: Path, sink_path: Path, block: bytes, total: int, expected
     sink.start()
     start = time.perf_counter()
     writer = asyncio.create_task(asyncio.to_thread(_write, entry, block, total))
-    while not sink.finished.is_set():
-        await asyncio.sleep(0.001)
-    elapsed = time.perf_counter() - start
+    await asyncio.wait_for(asyncio.to_thread(sink.join), 120)  # a thread waits: no polling on the relay's loop
+    elapsed = sink.finished_at - start
     await asyncio.wait_for(writer, 30)
     if sink.received != total or sink.crc != expected_crc:
         raise SystemExit(f"corrupted: {sink.received} bytes of {total}, crc {sink.crc:#x} != {expected_crc:#x}")
@@ -152,11 +160,25 @@ async def raw_relay(listen: Path, forward: Path, chunk: int) -> AsyncIterator[No
 
 # -- the peer process: the target handler (and the second raw relay) --------------------------
 
+async def _discard(_requests: object, context: grpc.aio.ServicerContext) -> None:
+    """The far end of the gRPC-only measure: reads every frame, answers with the byte count."""
+    received = 0
+    while (frame := await context.read()) is not grpc.aio.EOF:
+        received += len(frame)
+    await context.write(str(received).encode())
+
+
+def _add_discard(_servicer: object, server: grpc.aio.Server) -> None:
+    handler = grpc.stream_stream_rpc_method_handler(_discard)  # raw bytes both ways
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(DISCARD_SERVICE, {"Frames": handler}),))
+
+
 async def serve_peer(work: Path, mutual_tls: bool, chunk: int) -> None:
     servicer = NodeServiceServicer("target-node", "qemu", work, lambda: 0)
     servicer.tunnels.chunk = chunk
     servicer.migration_targets.register(MIGRATION, pb.QEMU, work / "tunnel-sink.sock")
-    services = [service(pb, "NodeService", pb_grpc.add_NodeServiceServicer_to_server, servicer)]
+    services = [service(pb, "NodeService", pb_grpc.add_NodeServiceServicer_to_server, servicer),
+                Service(DISCARD_SERVICE, _add_discard, None)]
     ca = load(work, "ca")
     credentials = server_credentials(ca, "target-node") if mutual_tls and ca else None
     server, port = await start_server(services, tcp_address="127.0.0.1:0", credentials=credentials)
@@ -167,7 +189,8 @@ async def serve_peer(work: Path, mutual_tls: bool, chunk: int) -> None:
 
 
 @contextlib.asynccontextmanager
-async def peer(work: Path, mutual_tls: bool, chunk: int) -> AsyncIterator[int]:
+async def peer(work: Path, mutual_tls: bool, chunk: int) -> AsyncIterator[tuple[int, int]]:
+    """The peer process: yields (its gRPC port, its pid)."""
     argv = [sys.executable, "-m", "bench.tunnel", "--peer", str(work), "--chunk-kib", str(chunk // 1024)]
     if not mutual_tls:
         argv.append("--insecure")
@@ -177,7 +200,7 @@ async def peer(work: Path, mutual_tls: bool, chunk: int) -> AsyncIterator[int]:
         line = await asyncio.wait_for(process.stdout.readline(), 60)
         if not line.strip():
             raise SystemExit("the peer process did not start")
-        yield int(line)
+        yield int(line), process.pid
     finally:
         assert process.stdin is not None
         process.stdin.close()
@@ -218,8 +241,47 @@ async def run_tunnel(work: Path, port: int, mutual_tls: bool, chunk: int, block:
         await channel.close()
 
 
+async def run_grpc_only(port: int, mutual_tls: bool, chunk: int, total: int, work: Path) -> float:
+    """The tunnel's gRPC leg alone: ``total`` bytes in data frames of ``chunk`` bytes, on a
+    channel and a server as the tunnel's, to a handler that reads and drops them. No socket at
+    either end and no frame built per write: the tunnel cannot be faster than this."""
+    ca = load(work, "ca")
+    credentials = channel_credentials(ca, "source-node") if mutual_tls and ca else None
+    channel = tunnel_channel(f"127.0.0.1:{port}", credentials, "target-node")
+    payload = os.urandom(chunk)
+    frames = [migration_tunnel._data_frame(payload)] * (total // chunk)
+    if total % chunk:
+        frames.append(migration_tunnel._data_frame(payload[:total % chunk]))
+    try:
+        call = channel.stream_stream(f"/{DISCARD_SERVICE}/Frames")()
+        start = time.perf_counter()
+        for frame in frames:
+            await call.write(frame)
+        await call.done_writing()
+        received = int(await call.read())
+        elapsed = time.perf_counter() - start
+        if received != sum(map(len, frames)):
+            raise SystemExit(f"grpc only: {received} bytes received of {sum(map(len, frames))}")
+        return elapsed
+    finally:
+        await channel.close()
+
+
 def _rate(total: int, seconds: float) -> float:
     return total / MIB / seconds
+
+
+def _cpu_seconds(peer_pid: int) -> float:
+    """CPU time so far of this process (writer, sink, source handler or first relay) and the peer."""
+    fields = Path(f"/proc/{peer_pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return time.process_time() + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _measure(run: Callable[[], Awaitable[float]], peer_pid: int) -> tuple[float, float]:
+    """(seconds, CPU seconds of both processes) of one run."""
+    cpu = _cpu_seconds(peer_pid)
+    seconds = await run()
+    return seconds, _cpu_seconds(peer_pid) - cpu
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -232,30 +294,33 @@ async def main_async(args: argparse.Namespace) -> None:
         crc = zlib.crc32(memoryview(block)[:min(BLOCK, total - at)], crc)
     print(f"{args.mib} MiB one way, {args.chunk_kib} KiB frames, gRPC over loopback TCP with "
           f"{'mutual TLS' if mutual_tls else 'plaintext'}, {os.cpu_count()} CPUs, best of {args.runs}")
-    runs: dict[str, list[float]] = {"raw": [], "raw x2": [], "tunnel": []}
+    runs: dict[str, list[tuple[float, float]]] = {"raw": [], "raw x2": [], "grpc only": [], "tunnel": []}
     with tempfile.TemporaryDirectory(prefix="kv-bench-", dir="/tmp") as tmp:
         work = Path(tmp)
         save(new_ca("bench-tunnel-ca"), work, "ca")
-        async with peer(work, mutual_tls, chunk) as port:
+        async with peer(work, mutual_tls, chunk) as (port, peer_pid):
             measures: dict[str, Callable[[], Awaitable[float]]] = {
                 "raw": lambda: run_raw(work, chunk, block, total, crc),
                 "raw x2": lambda: run_raw2(work, chunk, block, total, crc),
+                "grpc only": lambda: run_grpc_only(port, mutual_tls, chunk, total, work),
                 "tunnel": lambda: run_tunnel(work, port, mutual_tls, chunk, block, total, crc),
             }
             for _ in range(args.runs):
                 for name, measure in measures.items():
                     if args.only in (None, name):
-                        runs[name].append(await measure())
-    runs = {name: seconds for name, seconds in runs.items() if seconds}
-    best = {name: _rate(total, min(seconds)) for name, seconds in runs.items()}
-    for name, seconds in runs.items():
-        figures = ", ".join(f"{_rate(total, s):.0f}" for s in seconds)
-        print(f"  {name:8} {best[name]:6.0f} MB/s  (runs: {figures})")
-    if "tunnel" in best and "raw" in best:
-        print(f"  tunnel / raw     {best['tunnel'] / best['raw']:.2f}x  (issue target >= 0.9x)")
-    if "tunnel" in best and "raw x2" in best:
-        print(f"  tunnel / raw x2  {best['tunnel'] / best['raw x2']:.2f}x")
-    print("  (MB = MiB)")
+                        runs[name].append(await _measure(measure, peer_pid))
+    runs = {name: figures for name, figures in runs.items() if figures}
+    best = {name: _rate(total, min(seconds for seconds, _ in figures)) for name, figures in runs.items()}
+    gib = total / (1024 * MIB)
+    for name, figures in runs.items():
+        rates = ", ".join(f"{_rate(total, seconds):.0f}" for seconds, _ in figures)
+        cpu = statistics.median(cpu for _, cpu in figures) / gib
+        print(f"  {name:9} {best[name]:6.0f} MB/s  (runs: {rates})  CPU {cpu:.2f} s/GiB")
+    for baseline, note in (("raw", "  (issue target >= 0.9x)"), ("raw x2", ""), ("grpc only", "")):
+        if "tunnel" in best and baseline in best:
+            print(f"  tunnel / {baseline:9} {best['tunnel'] / best[baseline]:.2f}x{note}")
+    print("  (MB = MiB; CPU: median CPU seconds per GiB moved, both processes, writer and sink included"
+          " where the path has them)")
 
 
 def main() -> None:
@@ -264,7 +329,8 @@ def main() -> None:
     parser.add_argument("--chunk-kib", type=int, default=migration_tunnel.CHUNK // 1024)
     parser.add_argument("--insecure", action="store_true", help="plaintext gRPC instead of mutual TLS")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", choices=["raw", "raw x2", "tunnel"], help="measure one path (for profiling)")
+    parser.add_argument("--only", choices=["raw", "raw x2", "grpc only", "tunnel"],
+                        help="measure one path (for profiling)")
     parser.add_argument("--peer", type=Path, help=argparse.SUPPRESS)  # internal: run as the target handler
     args = parser.parse_args()
     if args.peer is not None:
