@@ -49,7 +49,6 @@ import re
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -58,6 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.peer_process import peer_process
 from grpc_support.server import service, start_server
 from guest_image.markers import COUNTER, USERDATA_DONE, userdata_exit_code
 from kubevirt_api.pod_layout import MIGRATION_CHANNELS, migration_socket_name
@@ -171,21 +171,8 @@ async def target_handler(work: Path, mutual_tls: bool) -> AsyncIterator[TargetHa
     argv = [sys.executable, "-m", "bench.migration", "--target-handler", str(work)]
     if not mutual_tls:
         argv.append("--insecure")
-    process = await asyncio.create_subprocess_exec(*argv, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    try:
-        assert process.stdout is not None
-        line = await asyncio.wait_for(process.stdout.readline(), 60)
-        if not line.strip():
-            raise RuntimeError("the target handler process did not start")
-        yield TargetHandler(process, int(line))
-    finally:
-        if process.stdin is not None:
-            process.stdin.close()
-        try:
-            await asyncio.wait_for(process.wait(), 10)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+    async with peer_process(argv, cwd=REPO) as (process, port):
+        yield TargetHandler(process, port)
 
 
 # -- the two ways to join the launchers' migration sockets ------------------------------------

@@ -28,7 +28,6 @@ import contextlib
 import os
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -39,6 +38,7 @@ from pathlib import Path
 
 import grpc
 
+from bench.peer_process import peer_process
 from grpc_support.server import Service, service, start_server
 from kubevirt_grpc.nodeservice.v1 import nodeservice_pb2 as pb
 from kubevirt_grpc.nodeservice.v1 import nodeservice_pb2_grpc as pb_grpc
@@ -194,21 +194,8 @@ async def peer(work: Path, mutual_tls: bool, chunk: int) -> AsyncIterator[tuple[
     argv = [sys.executable, "-m", "bench.tunnel", "--peer", str(work), "--chunk-kib", str(chunk // 1024)]
     if not mutual_tls:
         argv.append("--insecure")
-    process = await asyncio.create_subprocess_exec(*argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    try:
-        assert process.stdout is not None
-        line = await asyncio.wait_for(process.stdout.readline(), 60)
-        if not line.strip():
-            raise SystemExit("the peer process did not start")
-        yield int(line), process.pid
-    finally:
-        assert process.stdin is not None
-        process.stdin.close()
-        try:
-            await asyncio.wait_for(process.wait(), 10)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+    async with peer_process(argv) as (process, port):
+        yield port, process.pid
 
 
 # -- the measures ------------------------------------------------------------------------------
