@@ -32,15 +32,18 @@ def service(descriptor_module: Any, name: str, add: Callable[[Any, grpc.aio.Serv
 
 async def start_server(services: Sequence[Service], *, unix_socket: str | os.PathLike[str] | None = None,
                        tcp_address: str | None = None,
-                       credentials: grpc.ServerCredentials | None = None) -> tuple[grpc.aio.Server, int]:
+                       credentials: grpc.ServerCredentials | None = None,
+                       interceptors: Sequence[grpc.aio.ServerInterceptor] = ()) -> tuple[grpc.aio.Server, int]:
     """Start serving ``services`` plus health and reflection; returns (server, bound port).
 
     Exactly one of ``unix_socket`` or ``tcp_address`` is required. A unix socket is
     created with mode 0600; a TCP address with ``credentials`` is served over TLS.
+    ``interceptors`` (server_metrics.GrpcServerMetrics, ...) see every call, health and
+    reflection included.
     """
     if (unix_socket is None) == (tcp_address is None):
         raise ValueError("start_server: give exactly one of unix_socket or tcp_address")
-    server = grpc.aio.server(options=OPTIONS)
+    server = grpc.aio.server(options=OPTIONS, interceptors=list(interceptors) or None)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for svc in services:

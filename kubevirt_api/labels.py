@@ -12,6 +12,12 @@ MIGRATION_TARGET_NODE_LABEL = "kubevirt.io/migrationTargetNodeName"
 SCHEDULABLE_NODE_LABEL = "kubevirt.io/schedulable"
 HEARTBEAT_ANNOTATION = "kubevirt.io/heartbeat"
 EMULATION_NODE_LABEL = "kubevirt.io/emulation"  # ours: "kvm" or "qemu" (TCG)
+OUTDATED_LAUNCHER_IMAGE_LABEL = "kubevirt.io/outdatedLauncherImage"  # on a VMI whose launcher image is old
+# On a VM's VMI: the instancetype and preference the VM was expanded with.
+INSTANCETYPE_ANNOTATION = "kubevirt.io/instancetype-name"
+CLUSTER_INSTANCETYPE_ANNOTATION = "kubevirt.io/cluster-instancetype-name"
+PREFERENCE_ANNOTATION = "kubevirt.io/preference-name"
+CLUSTER_PREFERENCE_ANNOTATION = "kubevirt.io/cluster-preference-name"
 
 VIRT_LAUNCHER = "virt-launcher"
 

@@ -1,7 +1,10 @@
 """virt-api: one HTTPS server for the admission webhooks and the subresources API group,
 behind the API server (webhooks call it; the APIService aggregates it).
 
-    routes = admission routes + subresource routes + /healthz
+    routes = admission routes + subresource routes + /healthz + /metrics
+
+/metrics (no authentication, as upstream's) carries virt-api's request metrics
+(virt_api.metrics), its Kubernetes client's and the process's.
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ from collections.abc import Callable, Iterable
 from aiohttp import web
 from kubernetes import client
 
+from kubevirt_metrics.registry import component_registry
+from kubevirt_metrics.runtime import rest_client_metrics
 from pki.authority import KeyPair
 from pki.cluster_ca import ensure_ca
+from virt_api.metrics import METRICS_PATH, HttpMetrics, metrics_handler
 from virt_api.registration import publish_ca_bundle
 from virt_api.tls import serving_context
 
@@ -40,10 +46,16 @@ class VirtAPI:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="virt-api", daemon=True)
         self._runner: web.AppRunner | None = None
+        self.registry = component_registry()
+        self._http_metrics = HttpMetrics()
+        self._rest_metrics = rest_client_metrics()
+        self.registry.register(self._http_metrics)
+        self.registry.register(self._rest_metrics)
 
     def _app(self, ca: KeyPair) -> web.Application:
-        app = web.Application(client_max_size=4 * 1024 * 1024)
+        app = web.Application(client_max_size=4 * 1024 * 1024, middlewares=[self._http_metrics.middleware])
         app.router.add_get("/healthz", _healthz)
+        app.router.add_get(METRICS_PATH, metrics_handler(self.registry))
         for source in self._sources:
             app.add_routes(list(source(self._api, ca)))
         return app
@@ -63,6 +75,7 @@ class VirtAPI:
         log.info("virt-api serving on %s:%s", self._host, self.port)
 
     def start(self) -> None:
+        self._rest_metrics.instrument(self._api)
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(60)
 
@@ -72,3 +85,4 @@ class VirtAPI:
             self._runner = None
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout)
+        self._rest_metrics.release(self._api)

@@ -5,8 +5,9 @@ caches.
     python -m virt_controller [--kubeconfig PATH] [--namespace kubevirt] [--launcher-image IMAGE]
         [--metrics-port 8443]
 
-/metrics (HTTPS on POD_IP, certificate from the cluster CA) carries the migration metrics
-of virt_controller.metrics; only the leader reports them.
+/metrics (HTTPS on POD_IP, certificate from the cluster CA) carries the VMI and migration
+metrics of virt_controller.metrics, which only the leader reports, and every replica's
+leading and ready status.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from kubernetes import client
 from kube_client.controller import LeaderElector
 from kube_client.daemon import run_until_signalled
 from kubevirt_metrics import MetricsServer, add_metrics_port_argument, component_registry, serving_context
+from kubevirt_metrics.runtime import rest_client_metrics, workqueue_metrics
 from kubevirt_api.migration_config import CachedMigrationConfig
 from pki.cluster_ca import ensure_ca
 from virt_controller.launcher_pod import LAUNCHER_IMAGE
-from virt_controller.metrics import register_migration_metrics
+from virt_controller.metrics import register_component_status, register_migration_metrics, register_vmi_metrics
 from virt_controller.migration_controller import MigrationController
 from virt_controller.migration_evacuation import EvacuationController
 from virt_controller.handler_heartbeats import HandlerHeartbeats
@@ -50,18 +52,29 @@ class VirtController:
         migration_config = CachedMigrationConfig(api, namespace)
         self.migrations = MigrationController(api, launcher_image=launcher_image, config=migration_config,
                                               leader=self.leader)
+        vmis = VMIController(api, launcher_image=launcher_image, leader=self.leader)
         self.registry = component_registry()
         register_migration_metrics(self.registry, self.migrations.migrations, self.migrations.vmis,
                                    self.leader.is_leader)
+        register_vmi_metrics(self.registry, vmis.vmis, lambda uid: vmis.pods.by_index("owner", uid),
+                             self.leader.is_leader)
+        register_component_status(self.registry, self.leader.is_leader, self.ready)
         self._metrics_port = metrics_port
         self._metrics_host = metrics_host
         self.metrics: MetricsServer | None = None
-        self.parts = [VMIController(api, launcher_image=launcher_image, leader=self.leader),
-                      self.migrations,
+        self.parts = [vmis, self.migrations,
                       EvacuationController(api, config=migration_config, leader=self.leader),
                       VMController(api, leader=self.leader), ReplicaSetController(api, leader=self.leader),
                       NodeController(api, heartbeat_timeout=heartbeat_timeout, leader=self.leader,
                                      stream_beats=self.heartbeats.last_beat)]
+        # Every replica's own queues and API requests, leading or not (as upstream's).
+        self.rest_metrics = rest_client_metrics()
+        self.registry.register(self.rest_metrics)
+        self.registry.register(workqueue_metrics(part.controller for part in self.parts))
+
+    def ready(self) -> bool:
+        """Ready to take the lead: every controller's caches have synced."""
+        return all(part.controller.has_synced() for part in self.parts)
 
     def _serve_metrics(self, port: int) -> MetricsServer:
         ca = ensure_ca(client.CoreV1Api(self._api))
@@ -73,6 +86,7 @@ class VirtController:
         return server
 
     def start(self) -> None:
+        self.rest_metrics.instrument(self._api)
         if self._metrics_port is not None:
             # First, so that failing to read the cluster CA leaves nothing half started.
             self.metrics = self._serve_metrics(self._metrics_port)
@@ -88,6 +102,7 @@ class VirtController:
             part.stop(timeout)
         self.leader.stop()
         self.heartbeats.stop(timeout)
+        self.rest_metrics.release(self._api)
 
 
 def main(argv: list[str] | None = None) -> int:

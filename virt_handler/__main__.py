@@ -16,13 +16,18 @@ from pathlib import Path
 from kubernetes import client
 
 from grpc_support.server import service, start_server
+from grpc_support.server_metrics import GrpcServerMetrics, method_path
 from grpc_support.versions import info_service
 from kube_client.daemon import run_until_signalled
 from kubevirt_metrics import MetricsServer, add_metrics_port_argument, component_registry, serving_context
+from kubevirt_metrics.runtime import rest_client_metrics, workqueue_metrics
 from kubevirt_api.pod_layout import SOCKETS_DIR
 from kubevirt_grpc.nodeservice.v1 import nodeservice_pb2, nodeservice_pb2_grpc
 from pki.cluster_ca import channel_credentials, ensure_ca, server_credentials
+from virt_handler.component_status import register_component_status
+from virt_handler.domain_metrics import DomainStatsCollector
 from virt_handler.heartbeat import HEARTBEAT_SECONDS, NodeHeartbeat
+from virt_handler.launcher_stats import LauncherStatsScraper
 from virt_handler.migration_metrics import MigrationStatsCollector
 from virt_handler.migrations import SourceSide, TargetSide
 from virt_handler.node_service import SUPPORTED_NODESERVICE_VERSIONS, NodeServiceServicer
@@ -49,6 +54,13 @@ class VirtHandler:
         self.port = 0
         self._metrics_port = metrics_port
         self.metrics: MetricsServer | None = None
+        # Messages of MigrationTunnel go uncounted: counting would cost each frame of a
+        # migration a call (grpc_support.server_metrics); its calls are still counted.
+        self.grpc_metrics = GrpcServerMetrics(
+            uncounted_messages=[method_path(nodeservice_pb2, "NodeService", "MigrationTunnel")])
+        self.workqueues = workqueue_metrics([self.sync.controller, self.sync.target_controller])
+        self.rest_metrics = rest_client_metrics()
+        self._launcher_stats: LauncherStatsScraper | None = None
 
     def _running_vmis(self) -> int:
         return len(self.sync.vmis.list())
@@ -63,7 +75,8 @@ class VirtHandler:
             service(nodeservice_pb2, "NodeService", nodeservice_pb2_grpc.add_NodeServiceServicer_to_server,
                     servicer),
             info_service("NodeServiceInfo", SUPPORTED_NODESERVICE_VERSIONS, "kubevirt-py-handler/0.1.0"),
-        ], tcp_address=self._listen, credentials=server_credentials(ca, self.node_name, addresses=(host,)))
+        ], tcp_address=self._listen, credentials=server_credentials(ca, self.node_name, addresses=(host,)),
+            interceptors=[self.grpc_metrics])
 
     def _migration_sides(self) -> None:
         """Both halves of live migration, once NodeService (the tunnel's target end) serves."""
@@ -74,10 +87,20 @@ class VirtHandler:
         self.sync.migration_source = SourceSide(self.node_name, self._sockets_dir, lambda: credentials,
                                                 self.sync.run, self.sync.patch_migration_state)
 
+    def ready(self) -> bool:
+        """NodeService serves and the VMI caches have synced."""
+        return (self._server is not None and self.sync.controller.has_synced()
+                and self.sync.target_controller.has_synced())
+
     def _serve_metrics(self, port: int) -> MetricsServer:
         host = self._listen.rpartition(":")[0].strip("[]")  # next to NodeService, on the pod's address
         registry = component_registry()
+        for runtime in (self.grpc_metrics, self.workqueues, self.rest_metrics):
+            registry.register(runtime)
         registry.register(MigrationStatsCollector(self.node_name, self.sync.migration_reports, self.sync.vmis.get))
+        self._launcher_stats = LauncherStatsScraper(self._sockets_dir)
+        registry.register(DomainStatsCollector(self.node_name, self.sync.vmis.list, self._launcher_stats))
+        register_component_status(registry, self.ready)
         server = MetricsServer(registry, host, port, serving_context(self._ca, "virt-handler",
                                                                        dns_names=(f"virt-handler-{self.node_name}",),
                                                                        addresses=(host,)))
@@ -85,6 +108,7 @@ class VirtHandler:
         return server
 
     def start(self) -> None:
+        self.rest_metrics.instrument(self._api)
         self._sockets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(60)
@@ -97,12 +121,15 @@ class VirtHandler:
     def stop(self, timeout: float = 10.0) -> None:
         if self.metrics is not None:
             self.metrics.stop(timeout)
+        if self._launcher_stats is not None:
+            self._launcher_stats.close()
         self.heartbeat.stop()
         self.sync.stop()
         if self._server is not None:
             asyncio.run_coroutine_threadsafe(self._server.stop(1), self._loop).result(timeout)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout)
+        self.rest_metrics.release(self._api)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from kubevirt_api.pod_layout import SERIAL_SOCKET_NAME
 from virt_launcher.domain.converter import domain_name, domain_xml
 from virt_launcher.domain.options import AttachableDisk, DomainOptions
 from virt_launcher.domain_state import describe
+from virt_launcher.domain_stats import domain_stats
 from virt_launcher.kernel_boot import kernel_and_initrd
 
 Obj = dict[str, Any]
@@ -203,17 +204,8 @@ class DomainManager:
                 "status": {"status": state, "reason": reason}}
 
     def stats(self) -> Obj:
-        domain = self._domain()
-        state, max_memory_kib, memory_kib, vcpus, cpu_time_ns = domain.info()
-        stats: Obj = {"cpu": {"time_ns": cpu_time_ns, "vcpus": vcpus},
-                      "memory": {"max_kib": max_memory_kib, "current_kib": memory_kib}}
-        if domain.isActive():
-            try:
-                stats["memory"].update(domain.memoryStats())
-            except libvirt.libvirtError:
-                pass
-            stats["vcpu"] = [{"id": i, "time_ns": v[2]} for i, v in enumerate(domain.vcpus()[0])]
-        return stats
+        """The domain's resource use (virt_launcher.domain_stats describes the report)."""
+        return domain_stats(self._conn, self._domain())
 
 
 def _interfaces(domain: libvirt.virDomain) -> list[Obj]:

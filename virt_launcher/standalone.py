@@ -71,11 +71,12 @@ class NotifyReceiver:
 class LauncherProcess:
     def __init__(self, work: Path, vmi: dict[str, Any], image_store: Path, notify_socket: Path,
                  context: dict[str, Any] | None = None, cmd_socket: Path | None = None,
-                 pod_root: Path | None = None) -> None:
+                 pod_root: Path | None = None, hypervisor: str = "libvirt") -> None:
         """pod_root: run the launcher in its own mount namespace where ``work`` is mounted at
         ``pod_root``, as a pod sees its volumes: two launchers of one VMI (a migration's
         source and target) then use the same path strings for different files, as they do
-        on two nodes. Paths on this object stay the caller's view (under ``work``)."""
+        on two nodes. Paths on this object stay the caller's view (under ``work``).
+        hypervisor: "test" runs the domain on libvirt's test driver, where nothing boots."""
         self.work = work
         self.cmd_socket = cmd_socket or work / "launcher.sock"
         inside = pod_root or work
@@ -83,7 +84,8 @@ class LauncherProcess:
         meta = vmi["metadata"]
         args = [sys.executable, "-m", "virt_launcher", "--namespace", meta["namespace"], "--name", meta["name"],
                 "--uid", meta["uid"], "--work-dir", str(inside / "vmi"), "--cmd-socket", str(launcher_socket),
-                "--notify-socket", str(notify_socket), "--image-store", str(image_store), "--emulation", "tcg"]
+                "--notify-socket", str(notify_socket), "--image-store", str(image_store), "--emulation", "tcg",
+                "--hypervisor", hypervisor]
         if context is not None:
             (work / "context.json").write_text(json.dumps(context))
             args += ["--context", str(work / "context.json")]

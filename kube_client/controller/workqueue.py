@@ -8,6 +8,10 @@ worker calls done(), so the last change is never missed.
 
 Delayed keys (add_after, add_rate_limited) wait in a heap and are moved into the queue
 by whichever thread next looks at it, so the queue needs no thread of its own.
+
+An instrumented queue (instrument()) reports each key's way through it to a QueueMetrics
+(queue_metrics.WorkqueueMetrics exports them as client-go's workqueue metrics); without
+one, the hot path pays one ``is None`` test per step.
 """
 
 from __future__ import annotations
@@ -17,8 +21,33 @@ import itertools
 import threading
 import time
 from collections import deque
+from typing import Protocol
 
 from kube_client.controller.ratelimit import RateLimiter, default_rate_limiter
+
+
+class QueueMetrics(Protocol):
+    """What an instrumented WorkQueue reports. Every call but attach is made with the
+    queue's lock held, so the implementation's per-key bookkeeping needs no lock of its
+    own (and one taken here would be a second lock per step on the hot path)."""
+
+    def attach(self, lock: threading.Condition) -> None:
+        """Called once, first: the lock the other calls hold, for readers at scrape time."""
+        ...
+
+    def added(self, key: str) -> None:
+        """key now needs a reconcile (client-go's add: counted once per wake-up, not per add())."""
+        ...
+
+    def handed_out(self, key: str) -> None: ...
+
+    def finished(self, key: str) -> None:
+        """done(key); also for a key handed out before the queue was instrumented."""
+        ...
+
+    def retried(self) -> None:
+        """add_after (so add_rate_limited too), as client-go's delaying queue counts retries."""
+        ...
 
 
 class WorkQueue:
@@ -35,6 +64,18 @@ class WorkQueue:
         self._due: dict[str, float] = {}
         self._order = itertools.count()
         self._shutting_down = False
+        self._metrics: QueueMetrics | None = None
+
+    def instrument(self, metrics: QueueMetrics) -> None:
+        """Report to ``metrics`` from now on. Keys already waiting are reported as added
+        now, so the depth it keeps never goes below zero."""
+        with self._cond:
+            if self._metrics is not None:
+                raise RuntimeError("this queue already reports to a QueueMetrics")
+            metrics.attach(self._cond)
+            for key in self._dirty:
+                metrics.added(key)
+            self._metrics = metrics
 
     # --- producers --------------------------------------------------------------------
 
@@ -44,11 +85,16 @@ class WorkQueue:
 
     def add_after(self, key: str, delay: float) -> None:
         if delay <= 0:
-            self.add(key)
+            with self._cond:
+                if self._metrics is not None and not self._shutting_down:
+                    self._metrics.retried()
+                self._add(key)
             return
         with self._cond:
             if self._shutting_down:
                 return
+            if self._metrics is not None:
+                self._metrics.retried()
             ready_at = time.monotonic() + delay
             if key in self._due and self._due[key] <= ready_at:
                 return
@@ -85,6 +131,8 @@ class WorkQueue:
                     key = self._queue.popleft()
                     self._dirty.discard(key)
                     self._processing.add(key)
+                    if self._metrics is not None:
+                        self._metrics.handed_out(key)
                     return key, False
                 waits = [t - now for t in (deadline, self._next_due()) if t is not None]
                 if deadline is not None and deadline <= now:
@@ -94,6 +142,8 @@ class WorkQueue:
     def done(self, key: str) -> None:
         with self._cond:
             self._processing.discard(key)
+            if self._metrics is not None:
+                self._metrics.finished(key)
             if key in self._dirty:
                 self._queue.append(key)
                 self._cond.notify()
@@ -127,6 +177,8 @@ class WorkQueue:
         if self._shutting_down or key in self._dirty:
             return
         self._dirty.add(key)
+        if self._metrics is not None:
+            self._metrics.added(key)
         if key in self._processing:
             return  # done() queues it again
         self._queue.append(key)

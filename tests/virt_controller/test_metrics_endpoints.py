@@ -1,6 +1,7 @@
 """The components serve /metrics over TLS with a certificate of the cluster CA: both
-virt-controller replicas answer and only the leader reports migrations; virt-handler
-answers with its migration families; stopping a component closes its port."""
+virt-controller replicas answer, each with its leading and ready status, and only the
+leader reports migrations and VMIs; virt-handler answers with its ready status and its
+migration and domain families; stopping a component closes its port."""
 
 from __future__ import annotations
 
@@ -53,10 +54,16 @@ def test_controller_replicas_serve_metrics_and_only_the_leader_reports(control_p
         follower = next(r for r in replicas if r is not leader)
         assert leader.metrics is not None and follower.metrics is not None
         assert leader.metrics.url.startswith("https://127.0.0.1:")
+        eventually(lambda: all(replica.ready() for replica in replicas), timeout=10, what="caches synced")
         led = _scrape(leader.metrics.url, ca.cert_pem)
         assert [s.value for s in led["kubevirt_vmi_migrations_in_pending_phase"]] == [0]
+        assert "kubevirt_vmi_info" in led
+        assert [s.value for s in led["kubevirt_virt_controller_leading_status"]] == [1]
         followed = _scrape(follower.metrics.url, ca.cert_pem)
         assert "kubevirt_vmi_migrations_in_pending_phase" not in followed
+        assert "kubevirt_vmi_info" not in followed
+        assert [s.value for s in followed["kubevirt_virt_controller_leading_status"]] == [0]
+        assert [s.value for s in followed["kubevirt_virt_controller_ready_status"]] == [1]
         assert "process_cpu_seconds" in followed  # it answers, with its own process metrics
     finally:
         for replica in replicas:
@@ -72,10 +79,13 @@ def test_handler_serves_its_migration_metrics(control_plane, kubevirt_api) -> No
     handler.start()
     try:
         assert handler.metrics is not None
+        eventually(handler.ready, timeout=10, what="the handler ready")
         scraped = _scrape(handler.metrics.url, ensure_ca(client.CoreV1Api(kubevirt_api)).cert_pem)
-        # No migration leaves this node: the families are described, without series.
+        # No migration leaves this node and no VMI runs: the families are described, without series.
         assert scraped["kubevirt_vmi_migration_data_remaining_bytes"] == []
         assert scraped["kubevirt_vmi_migration_memory_transfer_rate_bytes"] == []
+        assert scraped["kubevirt_vmi_memory_resident_bytes"] == []
+        assert [s.value for s in scraped["kubevirt_virt_handler_ready_status"]] == [1]
         port = handler.metrics.port
     finally:
         handler.stop()

@@ -16,14 +16,13 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Histogram
 
 from kube_client.controller import SharedInformer
+from virt_controller.metrics.buckets import PHASE_TRANSITION_BUCKETS
 from virt_controller.metrics.migration_phases import phase_of
 from virt_controller.metrics.migration_times import epoch_seconds
 
 Obj = dict[str, Any]
 
 METRIC = "kubevirt_vmi_migration_phase_transition_time_from_creation_seconds"
-# Upstream's PhaseTransitionTimeBuckets: half a second to an hour.
-BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 40, 50, 60, 90, 120, 180, 300, 600, 1200, 1800, 3600)
 
 
 def seconds_to_phase(migration: Obj, phase: str) -> float | None:
@@ -42,7 +41,8 @@ class PhaseTransitionTimes:
     def __init__(self, registry: CollectorRegistry, is_leader: Callable[[], bool]) -> None:
         self._is_leader = is_leader
         self.histogram = Histogram(METRIC, "Histogram of VM migration phase transitions duration from creation "
-                                   "time in seconds.", labelnames=("phase",), buckets=BUCKETS, registry=registry)
+                                   "time in seconds.", labelnames=("phase",), buckets=PHASE_TRANSITION_BUCKETS,
+                                   registry=registry)
 
     def attach(self, migrations: SharedInformer) -> None:
         migrations.add_event_handler(on_update=self.updated)

@@ -18,6 +18,7 @@ _DEVICE_KEYS = {"disks", "interfaces", "inputs", "rng", "autoattachPodInterface"
                 "networkInterfaceMultiqueue", "useVirtioTransitional"}
 _TARGET_PREFIX = {"virtio": "vd", "sata": "sd", "scsi": "sd", "usb": "sd"}
 _INTERFACE_KEYS = {"name", "masquerade", "slirp", "model", "macAddress", "pciAddress", "bootOrder", "ports", "state"}
+MEMBALLOON_STATS_PERIOD = 10  # seconds: upstream's default memBalloonStatsPeriod
 
 
 def _target_name(prefix: str, index: int) -> str:
@@ -49,7 +50,10 @@ def add_devices(root: Element, spec: Obj, disks: Mapping[str, AttachableDisk], o
             continue
         SubElement(devices, "input", type="tablet", bus=item.get("bus") or "usb")
     if devices_spec.get("autoattachMemBalloon", True) is not False:
-        SubElement(devices, "memballoon", model="virtio")
+        balloon = SubElement(devices, "memballoon", model="virtio")
+        # Without a period QEMU never polls the guest's own view of its memory (available,
+        # unused, ...), and libvirt reports only the balloon size.
+        SubElement(balloon, "stats", period=str(MEMBALLOON_STATS_PERIOD))
     else:
         SubElement(devices, "memballoon", model="none")
 

@@ -1,0 +1,54 @@
+"""virt-controller's /metrics carries every replica's runtime metrics, leading or not:
+the work queue of each of its controllers (kubevirt_workqueue_*, label name) and its
+Kubernetes client's requests (kubevirt_rest_client_*)."""
+
+from __future__ import annotations
+
+import ssl
+import urllib.request
+
+from kubernetes import client
+from prometheus_client.parser import text_string_to_metric_families
+
+from pki.cluster_ca import ensure_ca
+from tests.wait import eventually
+from virt_controller.__main__ import VirtController
+
+QUEUES = {"vmi", "migration", "evacuation", "vm", "vmirs", "node"}
+
+
+def _scrape(url: str, ca_pem: bytes) -> list[tuple[str, dict[str, str], float]]:
+    context = ssl.create_default_context(cadata=ca_pem.decode())
+    with urllib.request.urlopen(url, timeout=10, context=context) as response:
+        text = response.read().decode()
+    return [(s.name, s.labels, s.value) for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def test_controller_exports_its_queues_and_rest_client_requests(control_plane, kubevirt_api) -> None:
+    core = client.CoreV1Api(kubevirt_api)
+    try:
+        core.create_namespace({"metadata": {"name": "kubevirt"}})
+    except client.ApiException as error:
+        assert error.status == 409
+    ca = ensure_ca(core)
+    controller = VirtController(control_plane.api_client(), "kubevirt", "kubevirt-py/virt-launcher:latest",
+                                metrics_port=0, lease_duration=2.0, renew_deadline=1.2, retry_period=0.2)
+    controller.start()
+    try:
+        assert controller.metrics is not None
+        eventually(controller.leader.is_leader, timeout=10, what="leading")
+        samples = _scrape(controller.metrics.url, ca.cert_pem)
+        queues = {labels["name"] for name, labels, _ in samples if name == "kubevirt_workqueue_depth"}
+        assert queues == QUEUES
+        for name in ("kubevirt_workqueue_adds_total", "kubevirt_workqueue_retries_total",
+                     "kubevirt_workqueue_unfinished_work_seconds",
+                     "kubevirt_workqueue_longest_running_processor_seconds",
+                     "kubevirt_workqueue_queue_duration_seconds_count",
+                     "kubevirt_workqueue_work_duration_seconds_count"):
+            assert {labels["name"] for sample, labels, _ in samples if sample == name} == QUEUES, name
+        leases = [labels for name, labels, _ in samples
+                  if name == "kubevirt_rest_client_requests_total" and labels["resource"] == "leases"]
+        assert leases and all(labels["code"].isdigit() for labels in leases)
+        assert any(name == "kubevirt_rest_client_request_latency_seconds_bucket" for name, *_ in samples)
+    finally:
+        controller.stop()
