@@ -18,6 +18,7 @@ from aiohttp import web
 from kubernetes import client
 
 from kubevirt_metrics.registry import component_registry
+from kubevirt_metrics.status_gauge import StatusGauge
 from kubevirt_metrics.runtime import rest_client_metrics
 from pki.authority import KeyPair
 from pki.cluster_ca import ensure_ca
@@ -46,11 +47,16 @@ class VirtAPI:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="virt-api", daemon=True)
         self._runner: web.AppRunner | None = None
+        self._serving = False
         self.registry = component_registry()
         self._http_metrics = HttpMetrics()
         self._rest_metrics = rest_client_metrics()
         self.registry.register(self._http_metrics)
         self.registry.register(self._rest_metrics)
+        # Ready as the readiness probe sees it: serving, with the CA bundle published.
+        self.registry.register(StatusGauge("kubevirt_virt_api_ready_status",
+                                           "Whether this virt-api is serving (1) or not (0).",
+                                           lambda: self._serving))
 
     def _app(self, ca: KeyPair) -> web.Application:
         app = web.Application(client_max_size=4 * 1024 * 1024, middlewares=[self._http_metrics.middleware])
@@ -72,6 +78,7 @@ class VirtAPI:
         await site.start()
         if self.port == 0:
             self.port = self._runner.addresses[0][1]
+        self._serving = True
         log.info("virt-api serving on %s:%s", self._host, self.port)
 
     def start(self) -> None:
@@ -80,6 +87,7 @@ class VirtAPI:
         asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(60)
 
     def stop(self, timeout: float = 10.0) -> None:
+        self._serving = False
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout)
             self._runner = None

@@ -76,6 +76,7 @@ def test_metrics_are_served_over_tls_with_requests_by_route(virt_api: tuple[Virt
     assert _value(samples, "kubevirt_virt_api_http_request_duration_seconds_count", route=GUEST_OS_INFO,
                   method="GET") == 2
     assert _value(samples, "process_cpu_seconds_total") is not None
+    assert _value(samples, "kubevirt_virt_api_ready_status") == 1
     # Reading the cluster CA and looking up the VMIs went through its Kubernetes client.
     assert sum(value for name, _, value in samples if name == "kubevirt_rest_client_requests_total") > 0
 
