@@ -13,7 +13,8 @@ VENV="$ROOT/.venv"
 # What the product and its tests run: libvirt and QEMU for guests, etcd for the
 # local control plane, compilers and headers for libvirt-python, busybox for the
 # tiny test guest and the tools that make its boot disk (syslinux, mtools,
-# dosfstools; e2fsprogs and cpio for its tests).
+# dosfstools; e2fsprogs and cpio for its tests), Prometheus and promtool for the
+# monitoring rules and the test that scrapes a local cluster.
 APT_PACKAGES=(
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
     qemu-system-x86 qemu-utils
@@ -21,6 +22,7 @@ APT_PACKAGES=(
     etcd-server etcd-client
     busybox-static iproute2 util-linux procps ca-certificates
     syslinux syslinux-common mtools dosfstools e2fsprogs cpio
+    prometheus
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -52,7 +54,32 @@ ensure_apt_packages() {
     log "installing Debian packages: ${missing[*]}"
     # A fresh machine has no package lists yet; update before the first install.
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    without_service_starts DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    disable_package_services
+}
+
+# Debian's packages start their daemons on install: prometheus would hold :9090 and
+# scrape nothing of ours (the tests run their own on a free port). Nothing here wants a
+# system daemon: the launchers run their own libvirt, the local cluster its own etcd.
+# A policy-rc.d that answers 101 ("not allowed") stops invoke-rc.d and
+# deb-systemd-invoke; one already in place (a container image's) is left as it is.
+without_service_starts() {
+    local policy=/usr/sbin/policy-rc.d status=0
+    if [ -e "$policy" ]; then
+        env "$@" || status=$?
+        return $status
+    fi
+    printf '#!/bin/sh\n# build.sh: no service starts while it installs packages\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+    env "$@" || status=$?
+    rm -f "$policy"
+    return $status
+}
+
+# Under systemd the packages also enable their units for the next boot.
+disable_package_services() {
+    [ -d /run/systemd/system ] || return 0
+    systemctl disable --now prometheus.service >/dev/null 2>&1 || true
 }
 
 ensure_libvirt_accounts() {

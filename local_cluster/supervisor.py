@@ -37,9 +37,14 @@ KUBELET_STOP_TIMEOUT = 60.0
 RESTART_DELAY = 1.0
 
 
+# Not applied: examples are for users; monitoring/ holds the prometheus-operator's kinds
+# (ServiceMonitor, PrometheusRule), which a cluster serves only once that operator is in.
+_NOT_APPLIED = {"examples", "monitoring"}
+
+
 def deploy_manifests() -> list[Path]:
-    """What a real cluster gets applied from deploy/ (examples are for users, not the cluster)."""
-    return sorted(p for p in DEPLOY_DIR.iterdir() if p.name != "examples" and p.suffix in ("", ".yaml", ".yml"))
+    """What a real cluster gets applied from deploy/."""
+    return sorted(p for p in DEPLOY_DIR.iterdir() if p.name not in _NOT_APPLIED and p.suffix in ("", ".yaml", ".yml"))
 
 
 def node_name(index: int) -> str:
