@@ -26,6 +26,13 @@ def subdomain_errors(field: str, value: str) -> list[FieldError]:
     return []
 
 
+def path_segment_errors(field: str, value: str) -> list[FieldError]:
+    """Names that only have to survive as one URL path segment (RBAC's "system:..." roles)."""
+    if value in (".", ".."):
+        return [FieldError(field, INVALID, f"may not be '{value}'", value)]
+    return [FieldError(field, INVALID, f"may not contain '{c}'", value) for c in ("/", "%") if c in value]
+
+
 def label_errors(field: str, value: str) -> list[FieldError]:
     if len(value) > 63:
         return [FieldError(field, TOO_LONG, "must be no more than 63 characters")]

@@ -4,6 +4,11 @@ Whichever component starts first creates it; every later one (and every restart)
 reads the same Secret, so certificates issued anywhere verify everywhere. Creation
 is guarded by the API server's create-if-absent, so two first starters never end up
 with two CAs.
+
+On a real cluster the components may only get this one Secret and create Secrets in
+their namespace (deploy/10-rbac.yaml): the namespace is created only when the API
+server says it is missing, because a service account allowed to create namespaces
+would be far more powerful than the CA bootstrap needs.
 """
 
 from __future__ import annotations
@@ -32,19 +37,28 @@ def _ensure_namespace(core: client.CoreV1Api, namespace: str) -> None:
             raise
 
 
+def _create_secret(core: client.CoreV1Api, namespace: str, body: dict) -> None:
+    try:
+        core.create_namespaced_secret(namespace, body)
+    except client.ApiException as error:
+        if error.status != 404:  # 404: the namespace itself is missing (a bare API server)
+            raise
+        _ensure_namespace(core, namespace)
+        core.create_namespaced_secret(namespace, body)
+
+
 def ensure_ca(core: client.CoreV1Api, namespace: str = NAMESPACE, name: str = SECRET) -> KeyPair:
     try:
         return _decode(core.read_namespaced_secret(name, namespace))
     except client.ApiException as error:
         if error.status != 404:
             raise
-    _ensure_namespace(core, namespace)
     ca = new_ca("kubevirt-py")
     body = {"metadata": {"name": name, "namespace": namespace}, "type": "kubernetes.io/tls",
             "data": {"tls.crt": base64.b64encode(ca.cert_pem).decode(),
                      "tls.key": base64.b64encode(ca.key_pem).decode()}}
     try:
-        core.create_namespaced_secret(namespace, body)
+        _create_secret(core, namespace, body)
         return ca
     except client.ApiException as error:
         if error.status != 409:

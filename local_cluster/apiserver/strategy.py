@@ -15,7 +15,7 @@ from typing import Any
 
 from kube_client.timestamps import now_text
 from kube_schema.errors import INVALID, REQUIRED, FieldError
-from kube_schema.objectmeta import label_errors, metadata_errors
+from kube_schema.objectmeta import label_errors, metadata_errors, path_segment_errors
 from local_cluster.apiserver.crds import crd_errors
 from local_cluster.apiserver.meta import metadata, new_uid
 from local_cluster.apiserver.resources import ResourceInfo
@@ -81,6 +81,11 @@ def validate(info: ResourceInfo, obj: Obj) -> list[FieldError]:
     if info.kind == "Namespace" and info.group == "":
         errors = [e for e in errors if e.field != "metadata.name"]
         errors += label_errors("metadata.name", (obj.get("metadata") or {}).get("name") or "x")
+    name = (obj.get("metadata") or {}).get("name")
+    if info.group == "rbac.authorization.k8s.io" and isinstance(name, str) and name:
+        # kube-apiserver names roles and bindings "system:controller:..." and upstream
+        # KubeVirt's "kubevirt.io:edit": RBAC names need only be path segments.
+        errors = [e for e in errors if e.field != "metadata.name"] + path_segment_errors("metadata.name", name)
     validator = _VALIDATORS.get((info.group, info.kind))
     if validator is not None:
         errors += validator(obj)
