@@ -130,6 +130,10 @@ def launcher_pod(vmi: Obj, image: str = LAUNCHER_IMAGE) -> Obj:
         "volumeMounts": mounts,
         "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
                 {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+        # The launcher runs its own libvirtd in its own mount namespace (unshare --mount and
+        # tmpfs mounts need CAP_SYS_ADMIN and an unconfined AppArmor profile) and opens
+        # /dev/kvm, which no device plugin hands out: on a real node that takes privileged.
+        "securityContext": {"privileged": True},
     }
     if devices:
         container["volumeDevices"] = devices
