@@ -16,9 +16,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from kubernetes import client
 from prometheus_client import CollectorRegistry
-from prometheus_client.parser import text_string_to_metric_families
 
 from pki.cluster_ca import NAMESPACE, ensure_ca
+from tests.metrics_text import samples as parse_samples
 from virt_api.metrics import HttpMetrics
 from virt_api.server import VirtAPI
 from virt_api.subresources import subresource_routes
@@ -46,11 +46,6 @@ def _get(url: str, context: ssl.SSLContext) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
-def _samples(text: str) -> list[tuple[str, dict[str, str], float]]:
-    return [(sample.name, sample.labels, sample.value)
-            for family in text_string_to_metric_families(text) for sample in family.samples]
-
-
 def _value(samples: list[tuple[str, dict[str, str], float]], metric: str, /, **labels: str) -> float | None:
     return next((value for sample, found, value in samples if sample == metric and found == labels), None)
 
@@ -66,7 +61,7 @@ def test_metrics_are_served_over_tls_with_requests_by_route(virt_api: tuple[Virt
     assert _get(f"{base}/no-such-path", context)[0] == 404
     status, body = _get(f"{base}/metrics", context)  # no client certificate, no token
     assert status == 200
-    samples = _samples(body.decode())
+    samples = parse_samples(body.decode())
     assert _value(samples, "kubevirt_virt_api_http_requests_total", route="/healthz", method="GET", code="200") == 1
     assert _value(samples, "kubevirt_virt_api_http_requests_total", route="unmatched", method="GET",
                   code="404") == 1

@@ -4,24 +4,15 @@ Kubernetes client's requests (kubevirt_rest_client_*)."""
 
 from __future__ import annotations
 
-import ssl
-import urllib.request
 
 from kubernetes import client
-from prometheus_client.parser import text_string_to_metric_families
 
 from pki.cluster_ca import ensure_ca
+from tests.metrics_text import scrape
 from tests.wait import eventually
 from virt_controller.__main__ import VirtController
 
 QUEUES = {"vmi", "migration", "evacuation", "vm", "vmirs", "node"}
-
-
-def _scrape(url: str, ca_pem: bytes) -> list[tuple[str, dict[str, str], float]]:
-    context = ssl.create_default_context(cadata=ca_pem.decode())
-    with urllib.request.urlopen(url, timeout=10, context=context) as response:
-        text = response.read().decode()
-    return [(s.name, s.labels, s.value) for family in text_string_to_metric_families(text) for s in family.samples]
 
 
 def test_controller_exports_its_queues_and_rest_client_requests(control_plane, kubevirt_api) -> None:
@@ -37,7 +28,7 @@ def test_controller_exports_its_queues_and_rest_client_requests(control_plane, k
     try:
         assert controller.metrics is not None
         eventually(controller.leader.is_leader, timeout=10, what="leading")
-        samples = _scrape(controller.metrics.url, ca.cert_pem)
+        samples = scrape(controller.metrics.url, ca.cert_pem)
         queues = {labels["name"] for name, labels, _ in samples if name == "kubevirt_workqueue_depth"}
         assert queues == QUEUES
         for name in ("kubevirt_workqueue_adds_total", "kubevirt_workqueue_retries_total",

@@ -6,29 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import ssl
 import tempfile
-import urllib.request
 import uuid
 from pathlib import Path
 
 import grpc
 from kubernetes import client
-from prometheus_client.parser import text_string_to_metric_families
 
 from kubevirt_grpc.nodeservice.v1 import nodeservice_pb2 as pb
 from kubevirt_grpc.nodeservice.v1 import nodeservice_pb2_grpc as pb_grpc
 from pki.cluster_ca import channel_credentials, ensure_ca
+from tests.metrics_text import scrape
 from virt_handler.__main__ import VirtHandler
 
 SERVICE = "kubevirt.nodeservice.v1.NodeService"
-
-
-def _scrape(url: str, ca_pem: bytes) -> list[tuple[str, dict[str, str], float]]:
-    context = ssl.create_default_context(cadata=ca_pem.decode())
-    with urllib.request.urlopen(url, timeout=10, context=context) as response:
-        text = response.read().decode()
-    return [(s.name, s.labels, s.value) for family in text_string_to_metric_families(text) for s in family.samples]
 
 
 def _value(samples: list[tuple[str, dict[str, str], float]], metric: str, /, **labels: str) -> float | None:
@@ -58,7 +49,7 @@ def test_handler_exports_grpc_workqueue_and_rest_client_metrics(control_plane, k
         assert handler.metrics is not None
         unary = {"grpc_service": SERVICE, "grpc_method": "Pause", "grpc_type": "unary"}
         stream = {"grpc_service": SERVICE, "grpc_method": "Heartbeats", "grpc_type": "server_stream"}
-        samples = _scrape(handler.metrics.url, ca.cert_pem)
+        samples = scrape(handler.metrics.url, ca.cert_pem)
         assert _value(samples, "grpc_server_started_total", **unary) == 1
         assert _value(samples, "grpc_server_handled_total", grpc_code="OK", **unary) == 1
         assert _value(samples, "grpc_server_msg_received_total", **unary) == 1
