@@ -11,6 +11,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from grpc_support.decoding import RefuseUndecodable
 from grpc_support.limits import OPTIONS
 from grpc_support.unix import prepare_socket_path, restrict_socket, unix_target
 
@@ -43,7 +44,9 @@ async def start_server(services: Sequence[Service], *, unix_socket: str | os.Pat
     """
     if (unix_socket is None) == (tcp_address is None):
         raise ValueError("start_server: give exactly one of unix_socket or tcp_address")
-    server = grpc.aio.server(options=OPTIONS, interceptors=list(interceptors) or None)
+    # RefuseUndecodable runs last, next to the servicer, so the given interceptors (metrics)
+    # see a refused request as the INVALID_ARGUMENT call it is.
+    server = grpc.aio.server(options=OPTIONS, interceptors=[*interceptors, RefuseUndecodable()])
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for svc in services:

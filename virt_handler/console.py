@@ -25,6 +25,7 @@ import grpc
 
 from kubevirt_api.pod_layout import serial_socket
 from kubevirt_grpc.nodeservice.v1 import nodeservice_pb2 as pb
+from oci_layout.rooted_paths import UnsafePath, pod_uid
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,10 @@ async def _opening(context: grpc.aio.ServicerContext) -> pb.VMIRef:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message must be open (which VMI)")
     if not first.open.uid:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "open.uid: required to find the VMI's console")
+    try:
+        pod_uid(first.open.uid)  # a directory name under the shared sockets directory, nothing more
+    except UnsafePath as error:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"open.uid: {error}")
     return first.open
 
 

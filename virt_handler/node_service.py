@@ -20,6 +20,7 @@ import grpc
 from kubevirt_api.pod_layout import launcher_socket
 from kubevirt_grpc.nodeservice.v1 import nodeservice_pb2 as pb
 from kubevirt_grpc.nodeservice.v1 import nodeservice_pb2_grpc as pb_grpc
+from oci_layout.rooted_paths import UnsafePath, pod_uid
 from virt_handler.cmd_client import LauncherClient, LauncherError
 from virt_handler.console import SerialConsoles
 from virt_handler.migration_tunnel import TargetRegistry, TunnelTarget
@@ -58,10 +59,19 @@ class NodeServiceServicer(pb_grpc.NodeServiceServicer):
         # The reader/writer API, as Console: see virt_handler.migration_tunnel.
         await self.tunnels.serve(context)
 
-    async def _forward(self, ref: pb.VMIRef, action: str, context: grpc.aio.ServicerContext) -> pb.LifecycleResponse:
-        if not ref.uid:
+    async def _launcher_socket(self, ref: pb.VMIRef, context: grpc.aio.ServicerContext) -> Path:
+        # The uid becomes a directory name under the shared sockets directory: one with a
+        # "/" or ".." would reach a socket that is not this VMI's launcher.
+        try:
+            uid = pod_uid(ref.uid) if ref.uid else ""
+        except UnsafePath as error:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"uid: {error}")
+        if not uid:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "uid: required to find the VMI's launcher")
-        socket = Path(launcher_socket(ref.uid, str(self._sockets)))
+        return Path(launcher_socket(uid, str(self._sockets)))
+
+    async def _forward(self, ref: pb.VMIRef, action: str, context: grpc.aio.ServicerContext) -> pb.LifecycleResponse:
+        socket = await self._launcher_socket(ref, context)
         if not socket.exists():
             return pb.LifecycleResponse(success=False, message=f"VMI {ref.namespace}/{ref.name} has no launcher "
                                                                 f"on node {self._node}")
@@ -88,8 +98,8 @@ class NodeServiceServicer(pb_grpc.NodeServiceServicer):
         return await self._forward(request, "reset", context)
 
     async def GuestOSInfo(self, request: pb.VMIRef, context: grpc.aio.ServicerContext) -> pb.GuestOSInfoResponse:
-        socket = Path(launcher_socket(request.uid, str(self._sockets)))
-        if not request.uid or not socket.exists():
+        socket = await self._launcher_socket(request, context)
+        if not socket.exists():
             return pb.GuestOSInfoResponse(response=pb.LifecycleResponse(
                 success=False, message=f"VMI {request.namespace}/{request.name} has no launcher on {self._node}"))
         launcher = await LauncherClient.connect(socket, timeout=30)

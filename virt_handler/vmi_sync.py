@@ -44,6 +44,23 @@ def _status_from(vmi: Obj, domain: Obj) -> Obj:
                          (domain.get("spec") or {}).get("interfaces"))
 
 
+def _domain_object(data: bytes) -> Obj:
+    """The event's domain, or ValueError (which the Notify server answers with Rejected):
+    a launcher's bad JSON must not stop the stream or land in the status code's cache."""
+    try:
+        domain = json.loads(data)
+    except RecursionError:  # json's decoder recurses once per nesting level
+        raise ValueError("domain_json: nested too deeply") from None
+    except ValueError as error:
+        raise ValueError(f"domain_json: not valid JSON: {error}") from None
+    if not isinstance(domain, dict):
+        raise ValueError(f"domain_json: expected an object, not {type(domain).__name__}")
+    for field in ("status", "spec"):  # read below without checking their type
+        if not isinstance(domain.get(field) or {}, dict):
+            raise ValueError(f"domain_json: {field} must be an object")
+    return domain
+
+
 class VMISync:
     def __init__(self, api: client.ApiClient, node_name: str, sockets_dir: Path) -> None:
         self._custom = client.CustomObjectsApi(api)
@@ -101,7 +118,7 @@ class VMISync:
 
     def _domain_event(self, hello: notify_pb2.Hello, event: notify_pb2.DomainEvent) -> None:
         key = f"{hello.vmi_namespace}/{hello.vmi_name}"
-        domain = json.loads(event.domain_json)
+        domain = _domain_object(event.domain_json)
         with self._lock:
             if event.type == notify_pb2.DOMAIN_LIFECYCLE:
                 self._domains[key] = domain

@@ -27,8 +27,14 @@ def _vmi(request: Any) -> dict[str, Any]:
         vmi = json.loads(request.vmi.vmi_json)
     except ValueError as error:
         raise ValueError(f"vmi: the VMI is not valid JSON: {error}") from None
+    except RecursionError:  # json's decoder recurses once per nesting level
+        raise ValueError("vmi: the VMI's JSON is nested too deeply") from None
     if not isinstance(vmi, dict) or not isinstance(vmi.get("spec"), dict):
         raise ValueError("vmi: expected a VirtualMachineInstance with a spec")
+    # The domain code reads these without checking each level's type.
+    for field, value in (("metadata", vmi.get("metadata", {})), ("spec.domain", vmi["spec"].get("domain", {}))):
+        if not isinstance(value, dict):
+            raise ValueError(f"vmi: {field} must be an object, not {type(value).__name__}")
     return vmi
 
 

@@ -37,6 +37,7 @@ import contextlib
 import logging
 import math
 import os
+import socket
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -300,8 +301,16 @@ class UnixRelay:
 
     async def start(self) -> None:
         self.listen.unlink(missing_ok=True)
-        self._server = await asyncio.start_unix_server(self._serve, path=str(self.listen))
-        os.chmod(self.listen, 0o600)
+        # Restricted between bind and listen: nobody can connect to a socket that does
+        # not listen yet, so no one slips in while it still has the umask's mode.
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(str(self.listen))
+            os.chmod(self.listen, 0o600)
+            self._server = await asyncio.start_unix_server(self._serve, sock=listener)
+        except BaseException:
+            listener.close()
+            raise
 
     async def close(self) -> None:
         if self._server is not None:
