@@ -112,12 +112,8 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--writes", type=int, default=2000)
-    parser.add_argument("--watchers", type=int, default=100)
-    parser.add_argument("--events", type=int, default=50)
-    args = parser.parse_args()
+def measure(writes: int, watchers: int, events: int) -> tuple[float, float, list[float]]:
+    """(etcd creates/s, API server creates/s, watch latencies in s) on a fresh control plane."""
     state = Path(tempfile.mkdtemp(prefix="kv-bench-"))
     plane = ThreadedControlPlane(state)
     try:
@@ -127,12 +123,22 @@ def main() -> None:
         core = client.CoreV1Api(plane.api_client())
         for namespace in ("bench-writes", "bench-watch"):
             core.create_namespace({"metadata": {"name": namespace}})
-        etcd_rate = asyncio.run(_etcd_writes(plane.plane.etcd.endpoint, args.writes))
-        api_rate = asyncio.run(_api_writes(server, token, tls, "bench-writes", args.writes))
-        latencies = asyncio.run(_watch_latency(server, token, tls, "bench-watch", args.watchers, args.events))
+        etcd_rate = asyncio.run(_etcd_writes(plane.plane.etcd.endpoint, writes))
+        api_rate = asyncio.run(_api_writes(server, token, tls, "bench-writes", writes))
+        latencies = asyncio.run(_watch_latency(server, token, tls, "bench-watch", watchers, events))
     finally:
         plane.close()
         shutil.rmtree(state, ignore_errors=True)
+    return etcd_rate, api_rate, latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--writes", type=int, default=2000)
+    parser.add_argument("--watchers", type=int, default=100)
+    parser.add_argument("--events", type=int, default=50)
+    args = parser.parse_args()
+    etcd_rate, api_rate, latencies = measure(args.writes, args.watchers, args.events)
     print(f"{'figure':<44}{'value':>14}")
     print(f"{'etcd creates/s (baseline, same run)':<44}{etcd_rate:>14.0f}")
     print(f"{'API server creates/s (HTTPS, JSON)':<44}{api_rate:>14.0f}")

@@ -81,33 +81,39 @@ def _direct_run(root: Path, xml: str, index: int) -> float:
     return elapsed
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
+def measure(runs: int) -> dict[str, list[float]]:
+    """Per run: launcher spec -> running (s), launcher RSS, its libvirtd RSS (MiB) and the
+    direct createXML of the same XML (s)."""
     root = Path(tempfile.mkdtemp(prefix="kv-bench-l-", dir="/tmp"))
+    figures: dict[str, list[float]] = {"launched": [], "rss": [], "libvirtd_rss": [], "direct": []}
     try:
         (root / "rootfs" / "disk").mkdir(parents=True)
         with open(root / "rootfs" / "disk" / "disk.img", "wb") as disk:
             disk.truncate(1024 * 1024)
         add_image(root / "store", IMAGE, root / "rootfs")
-        launched, rss, libvirtd_rss, direct = [], [], [], []
-        for index in range(args.runs):
+        for index in range(runs):
             elapsed, launcher_rss, daemon_rss, xml = _launcher_run(root, root / "store", index)
-            launched.append(elapsed)
-            rss.append(launcher_rss)
-            libvirtd_rss.append(daemon_rss)
-            direct.append(_direct_run(root, xml, index))
+            figures["launched"].append(elapsed)
+            figures["rss"].append(launcher_rss)
+            figures["libvirtd_rss"].append(daemon_rss)
+            figures["direct"].append(_direct_run(root, xml, index))
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    spec_to_running, baseline = statistics.median(launched), statistics.median(direct)
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    figures = measure(args.runs)
+    spec_to_running, baseline = statistics.median(figures["launched"]), statistics.median(figures["direct"])
     print(f"{'figure':<52}{'value':>12}")
-    print(f"{'launcher RSS without QEMU (MiB, median)':<52}{statistics.median(rss):>12.1f}")
-    print(f"{'its libvirtd RSS (MiB, median)':<52}{statistics.median(libvirtd_rss):>12.1f}")
+    print(f"{'launcher RSS without QEMU (MiB, median)':<52}{statistics.median(figures['rss']):>12.1f}")
+    print(f"{'its libvirtd RSS (MiB, median)':<52}{statistics.median(figures['libvirtd_rss']):>12.1f}")
     print(f"{'VMI spec -> running domain (s, median)':<52}{spec_to_running:>12.3f}")
     print(f"{'direct libvirt createXML, same XML (s, median)':<52}{baseline:>12.3f}")
     print(f"{'ratio launcher / direct':<52}{spec_to_running / baseline:>12.2f}")
-
 
 if __name__ == "__main__":
     main()

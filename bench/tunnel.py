@@ -271,17 +271,15 @@ async def _measure(run: Callable[[], Awaitable[float]], peer_pid: int) -> tuple[
     return seconds, _cpu_seconds(peer_pid) - cpu
 
 
-async def main_async(args: argparse.Namespace) -> None:
-    total = args.mib * MIB
-    chunk = args.chunk_kib * 1024
-    mutual_tls = not args.insecure
+async def measure(mib: int, chunk: int, mutual_tls: bool, runs: int, only: str | None = None
+                  ) -> dict[str, list[tuple[float, float]]]:
+    """Per path, per run: (seconds to move ``mib`` MiB, CPU seconds of both processes)."""
+    total = mib * MIB
     block = os.urandom(BLOCK)
     crc = 0
     for at in range(0, total, BLOCK):
         crc = zlib.crc32(memoryview(block)[:min(BLOCK, total - at)], crc)
-    print(f"{args.mib} MiB one way, {args.chunk_kib} KiB frames, gRPC over loopback TCP with "
-          f"{'mutual TLS' if mutual_tls else 'plaintext'}, {os.cpu_count()} CPUs, best of {args.runs}")
-    runs: dict[str, list[tuple[float, float]]] = {"raw": [], "raw x2": [], "grpc only": [], "tunnel": []}
+    figures: dict[str, list[tuple[float, float]]] = {"raw": [], "raw x2": [], "grpc only": [], "tunnel": []}
     with tempfile.TemporaryDirectory(prefix="kv-bench-", dir="/tmp") as tmp:
         work = Path(tmp)
         save(new_ca("bench-tunnel-ca"), work, "ca")
@@ -292,11 +290,20 @@ async def main_async(args: argparse.Namespace) -> None:
                 "grpc only": lambda: run_grpc_only(port, mutual_tls, chunk, total, work),
                 "tunnel": lambda: run_tunnel(work, port, mutual_tls, chunk, block, total, crc),
             }
-            for _ in range(args.runs):
-                for name, measure in measures.items():
-                    if args.only in (None, name):
-                        runs[name].append(await _measure(measure, peer_pid))
-    runs = {name: figures for name, figures in runs.items() if figures}
+            for _ in range(runs):
+                for name, run in measures.items():
+                    if only in (None, name):
+                        figures[name].append(await _measure(run, peer_pid))
+    return {name: values for name, values in figures.items() if values}
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    total = args.mib * MIB
+    chunk = args.chunk_kib * 1024
+    mutual_tls = not args.insecure
+    print(f"{args.mib} MiB one way, {args.chunk_kib} KiB frames, gRPC over loopback TCP with "
+          f"{'mutual TLS' if mutual_tls else 'plaintext'}, {os.cpu_count()} CPUs, best of {args.runs}")
+    runs = await measure(args.mib, chunk, mutual_tls, args.runs, args.only)
     best = {name: _rate(total, min(seconds for seconds, _ in figures)) for name, figures in runs.items()}
     gib = total / (1024 * MIB)
     for name, figures in runs.items():

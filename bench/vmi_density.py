@@ -568,6 +568,9 @@ def _snapshot_domain(work: Path, uid: str, target: Path) -> str:
                            check=True, timeout=60)
         else:
             shutil.copy2(disk, target / "disks" / disk.name)
+    # The launcher's per-VMI socket directory (serial console) moves into target as well.
+    (target / "sockets").mkdir()
+    xml = re.sub(rf"(/var)?/run/kubevirt/sockets/{re.escape(uid)}", str(target / "sockets"), xml)
     return re.sub(rf"(/var)?/run/kubevirt-private/{re.escape(uid)}", str(target), xml)
 
 
