@@ -5,7 +5,12 @@ the launcher's private area where claims are mounted per volume."""
 from __future__ import annotations
 
 SOCKETS_DIR = "/var/run/kubevirt/sockets"        # host dir shared with virt-handler
-NOTIFY_SOCKET = f"{SOCKETS_DIR}/notify.sock"      # the handler's end of the Notify stream
+# The handler's end of the Notify stream, alone in its directory: launcher pods mount that
+# directory and their own sockets/<uid>, never the whole sockets directory (other VMIs'
+# consoles and launchers); a directory rather than the socket file, so the socket a
+# restarted handler binds anew is what they see.
+NOTIFY_DIR = f"{SOCKETS_DIR}/notify"
+NOTIFY_SOCKET = f"{NOTIFY_DIR}/notify.sock"
 PRIVATE_DIR = "/var/run/kubevirt-private"         # the launcher's own working area
 DISKS_DIR = f"{PRIVATE_DIR}/vmi-disks"            # Filesystem claims, one directory per volume
 BLOCK_DEVICES_DIR = "/dev"                         # Block claims, one device per volume
@@ -20,6 +25,10 @@ HYPERVISOR_ANNOTATION = "kubevirt-py.io/hypervisor"
 # virt-handler (which shares the sockets directory, not the launcher's private one) can
 # attach to it for the console subresource.
 SERIAL_SOCKET_NAME = "serial0"
+
+
+def notify_socket(sockets_dir: str = SOCKETS_DIR) -> str:
+    return f"{sockets_dir}/notify/notify.sock"
 
 
 def launcher_socket(uid: str, sockets_dir: str = SOCKETS_DIR) -> str:

@@ -15,8 +15,8 @@ from kubernetes.utils import parse_quantity
 
 from kubevirt_api import labels
 from kubevirt_api.groups import API_VERSION, VIRTUAL_MACHINE_INSTANCE
-from kubevirt_api.pod_layout import (HYPERVISOR_ANNOTATION, NOTIFY_SOCKET, PRIVATE_DIR, SOCKETS_DIR, claim_device,
-                                     claim_mount, launcher_socket)
+from kubevirt_api.pod_layout import (HYPERVISOR_ANNOTATION, NOTIFY_DIR, NOTIFY_SOCKET, PRIVATE_DIR, SOCKETS_DIR,
+                                     claim_device, claim_mount, launcher_socket)
 
 Obj = dict[str, Any]
 
@@ -91,11 +91,16 @@ def _claim_volumes(vmi: Obj) -> tuple[list[Obj], list[Obj], list[Obj]]:
 
 
 def _volumes_and_mounts(vmi: Obj) -> tuple[list[Obj], list[Obj], list[Obj]]:
+    # Of the sockets directory shared with virt-handler, only this VMI's own part and the
+    # handler's Notify directory: another VMI's launcher and console stay out of reach.
+    own_sockets = f"{SOCKETS_DIR}/{vmi['metadata']['uid']}"
     volumes: list[Obj] = [
-        {"name": "sockets", "hostPath": {"path": SOCKETS_DIR, "type": "DirectoryOrCreate"}},
+        {"name": "sockets", "hostPath": {"path": own_sockets, "type": "DirectoryOrCreate"}},
+        {"name": "notify", "hostPath": {"path": NOTIFY_DIR, "type": "DirectoryOrCreate"}},
         {"name": "private", "emptyDir": {}},
     ]
-    mounts: list[Obj] = [{"name": "sockets", "mountPath": SOCKETS_DIR},
+    mounts: list[Obj] = [{"name": "sockets", "mountPath": own_sockets},
+                         {"name": "notify", "mountPath": NOTIFY_DIR},
                          {"name": "private", "mountPath": PRIVATE_DIR}]
     claim_volumes, claim_mounts, devices = _claim_volumes(vmi)
     return volumes + claim_volumes, mounts + claim_mounts, devices

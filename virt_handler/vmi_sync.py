@@ -24,7 +24,7 @@ from kube_client.controller.resource import Resource
 from kube_client.rawapi import MERGE_PATCH, call
 from kubevirt_api import labels
 from kubevirt_api.phases import VMIConditionType, VMIPhase
-from kubevirt_api.pod_layout import launcher_socket
+from kubevirt_api.pod_layout import launcher_socket, notify_socket
 from kubevirt_grpc.notify.v1 import notify_pb2, notify_pb2_grpc
 from virt_handler.cmd_client import LauncherClient, LauncherError
 from virt_handler.migrations import SourceSide, TargetSide, migration_state
@@ -89,7 +89,7 @@ class VMISync:
 
     @property
     def notify_socket(self) -> Path:
-        return self.sockets_dir / "notify.sock"
+        return Path(notify_socket(str(self.sockets_dir)))
 
     def start(self) -> None:
         self._loop_thread.start()

@@ -5,10 +5,11 @@ a umask of 0, which would leave a socket created without an explicit mode open t
 (The guest's serial socket is bound by QEMU, not by our code: it is covered only by its
 directory's 0700, and checked by no test here, since that needs a real guest.)
 
-The launcher pod is a different matter, stated here as it is: every launcher pod mounts
-the node's whole sockets directory and runs privileged as root, so file modes do not
-keep one VMI's launcher from another VMI's sockets; what is per VMI is its private
-emptyDir (working directory, disks, overlays) and its own claims.
+A launcher pod runs privileged as root, so file modes do not keep it from anything it
+mounts: what keeps one VMI's launcher from another VMI's sockets and disks is what its pod
+mounts. That is its own part of the node's sockets directory (sockets/<uid>), the
+handler's Notify directory, its private emptyDir (working directory, disks, overlays) and
+its own claims, nothing of another VMI's.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pytest
 from kubernetes import client
 
 from grpc_support.server import service, start_server
-from kubevirt_api.pod_layout import NOTIFY_SOCKET, PRIVATE_DIR, SOCKETS_DIR, launcher_socket
+from kubevirt_api.pod_layout import NOTIFY_DIR, NOTIFY_SOCKET, PRIVATE_DIR, SOCKETS_DIR, launcher_socket
 from kubevirt_grpc.cmd.v1 import cmd_pb2, cmd_pb2_grpc
 from virt_controller.launcher_pod import launcher_pod, migration_target_pod
 from virt_handler.migrations import SourceSide
@@ -127,8 +128,12 @@ def test_what_a_launcher_pod_can_reach() -> None:
         assert args[args.index("--cmd-socket") + 1] == launcher_socket(uid)
         assert args[args.index("--notify-socket") + 1] == NOTIFY_SOCKET
         assert spec["automountServiceAccountToken"] is False
-        # The gap, as it is: the whole node sockets directory, every VMI's subdirectory
-        # included, is mounted, into a privileged container running as root.
-        assert _host_paths(pod) == [SOCKETS_DIR]
-        assert {"name": "sockets", "mountPath": SOCKETS_DIR} in container["volumeMounts"]
+        # Of the node's sockets directory, only its own part and the handler's Notify
+        # directory (the container is privileged: what it mounts is what it can reach).
+        own = f"{SOCKETS_DIR}/{uid}"
+        assert _host_paths(pod) == [own, NOTIFY_DIR]
+        assert Path(NOTIFY_SOCKET).parent == Path(NOTIFY_DIR)
+        assert {"name": "sockets", "mountPath": own} in container["volumeMounts"]
+        assert {"name": "notify", "mountPath": NOTIFY_DIR} in container["volumeMounts"]
+        assert not any(m["mountPath"] in (SOCKETS_DIR, "/var/run/kubevirt") for m in container["volumeMounts"])
         assert container["securityContext"] == {"privileged": True}

@@ -51,7 +51,8 @@ def test_claims_are_mounted_per_volume_and_sockets_shared_with_the_handler() -> 
         "metadata": {"name": "multi", "namespace": "default", "uid": "u1"}})
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     assert volumes["vol-pvcdisk1"]["persistentVolumeClaim"]["claimName"] == "disk-alpine"
-    assert volumes["sockets"]["hostPath"]["path"] == "/var/run/kubevirt/sockets"
+    assert volumes["sockets"]["hostPath"]["path"] == "/var/run/kubevirt/sockets/u1"  # its own part only
+    assert volumes["notify"]["hostPath"]["path"] == "/var/run/kubevirt/sockets/notify"
     mounts = {m["mountPath"] for m in pod["spec"]["containers"][0]["volumeMounts"]}
     assert "/var/run/kubevirt-private/vmi-disks/pvcdisk2" in mounts
     args = pod["spec"]["containers"][0]["args"]
