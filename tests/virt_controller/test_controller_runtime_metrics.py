@@ -5,9 +5,7 @@ Kubernetes client's requests (kubevirt_rest_client_*)."""
 from __future__ import annotations
 
 
-from kubernetes import client
 
-from pki.cluster_ca import ensure_ca
 from tests.metrics_text import scrape
 from tests.wait import eventually
 from virt_controller.__main__ import VirtController
@@ -15,13 +13,8 @@ from virt_controller.__main__ import VirtController
 QUEUES = {"vmi", "migration", "evacuation", "vm", "vmirs", "node"}
 
 
-def test_controller_exports_its_queues_and_rest_client_requests(control_plane, kubevirt_api) -> None:
-    core = client.CoreV1Api(kubevirt_api)
-    try:
-        core.create_namespace({"metadata": {"name": "kubevirt"}})
-    except client.ApiException as error:
-        assert error.status == 409
-    ca = ensure_ca(core)
+def test_controller_exports_its_queues_and_rest_client_requests(control_plane, cluster_ca) -> None:
+    ca = cluster_ca
     controller = VirtController(control_plane.api_client(), "kubevirt", "kubevirt-py/virt-launcher:latest",
                                 metrics_port=0, lease_duration=2.0, renew_deadline=1.2, retry_period=0.2)
     controller.start()

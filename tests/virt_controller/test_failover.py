@@ -11,13 +11,8 @@ from virt_controller.__main__ import VirtController
 
 
 
-def test_two_replicas_one_leader_and_failover(control_plane, kubevirt_api) -> None:
+def test_two_replicas_one_leader_and_failover(control_plane, kubevirt_api, install_namespace) -> None:
     api = kubevirt_api
-    core = client.CoreV1Api(api)
-    try:
-        core.create_namespace({"metadata": {"name": "kubevirt"}})
-    except client.ApiException as error:
-        assert error.status == 409
     timing = {"lease_duration": 2.0, "renew_deadline": 1.2, "retry_period": 0.2}  # short terms, quick test
     first = VirtController(control_plane.api_client(), "kubevirt", "kubevirt-py/virt-launcher:latest", **timing)
     second = VirtController(control_plane.api_client(), "kubevirt", "kubevirt-py/virt-launcher:latest", **timing)

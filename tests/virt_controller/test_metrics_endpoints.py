@@ -37,13 +37,8 @@ def _closed(port: int) -> bool:
     return False
 
 
-def test_controller_replicas_serve_metrics_and_only_the_leader_reports(control_plane, kubevirt_api) -> None:
-    core = client.CoreV1Api(kubevirt_api)
-    try:
-        core.create_namespace({"metadata": {"name": "kubevirt"}})
-    except client.ApiException as error:
-        assert error.status == 409
-    ca = ensure_ca(core)
+def test_controller_replicas_serve_metrics_and_only_the_leader_reports(control_plane, cluster_ca) -> None:
+    ca = cluster_ca
     timing = {"lease_duration": 2.0, "renew_deadline": 1.2, "retry_period": 0.2}
     replicas = [VirtController(control_plane.api_client(), "kubevirt", "kubevirt-py/virt-launcher:latest",
                                metrics_port=0, **timing) for _ in range(2)]
