@@ -73,6 +73,16 @@ class ControlPlane:
         for controller in self._controllers:
             await controller.start()
 
+    async def restart_etcd_if_dead(self) -> bool:
+        """Start etcd again, on the same ports and data, if its process died (as systemd
+        would restart the etcd unit); the store's clients reconnect by themselves."""
+        if self.etcd.running or self.store is None:
+            return False
+        log.warning("etcd exited with %s; restarting it", self.etcd.exit_code)
+        self.etcd.stop_blocking()  # reaps the dead process and closes its log
+        await self.etcd.start()
+        return True
+
     async def stop(self) -> None:
         for controller in reversed(self._controllers):
             await controller.stop()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -51,29 +52,84 @@ def node_name(index: int) -> str:
     return f"node{index:02d}"
 
 
+class _Adopted:
+    """A kubelet left running by a previous supervisor that died (kill -9 of the control
+    plane): not our child, so watched through /proc rather than waited for."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None and not _is_kubelet(self.pid):
+            self.returncode = -1  # its real status went to its new parent
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def wait(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while self.poll() is None:
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"kubelet {self.pid}", timeout)
+            time.sleep(0.1)
+        return self.returncode or 0
+
+
+def _is_kubelet(pid: int, root: Path | None = None) -> bool:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z" and "local_cluster.kubelet" in argv and (root is None or str(root) in argv)
+
+
 class Kubelets:
-    """One kubelet process per node, restarted if it dies (as systemd would)."""
+    """One kubelet process per node, restarted if it dies (as systemd would). A kubelet
+    that outlived the previous supervisor is adopted, not doubled: the control plane going
+    down does not stop a node."""
 
     def __init__(self, state_dir: Path, kubeconfig: Path, count: int) -> None:
         self._state_dir = state_dir
         self._kubeconfig = kubeconfig
         self._count = count
-        self._processes: dict[int, subprocess.Popen[bytes]] = {}
+        self._processes: dict[int, subprocess.Popen[bytes] | _Adopted] = {}
         self._stopping = False
+
+    def _root(self, index: int) -> Path:
+        return self._state_dir / "nodes" / node_name(index)
 
     def _spawn(self, index: int) -> subprocess.Popen[bytes]:
         name = node_name(index)
-        root = self._state_dir / "nodes" / name
+        root = self._root(index)
         root.mkdir(parents=True, exist_ok=True)
         log_file = open(root / "kubelet.log", "ab")  # noqa: SIM115 - owned by the child from here on
-        return subprocess.Popen(
+        process = subprocess.Popen(
             [sys.executable, "-m", "local_cluster.kubelet", "--kubeconfig", str(self._kubeconfig),
              "--node-name", name, "--node-index", str(index), "--root", str(root)],
             stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        (root / "kubelet.pid").write_text(str(process.pid))
+        return process
+
+    def _adopt_or_spawn(self, index: int) -> subprocess.Popen[bytes] | _Adopted:
+        try:
+            pid = int((self._root(index) / "kubelet.pid").read_text())
+        except (OSError, ValueError):
+            pid = 0
+        if pid and _is_kubelet(pid, self._root(index)):
+            log.info("kubelet of %s still runs (pid %d); adopting it", node_name(index), pid)
+            return _Adopted(pid)
+        return self._spawn(index)
 
     def start(self) -> None:
         for index in range(1, self._count + 1):
-            self._processes[index] = self._spawn(index)
+            self._processes[index] = self._adopt_or_spawn(index)
 
     def watch_once(self) -> None:
         for index, process in list(self._processes.items()):
@@ -135,6 +191,7 @@ async def run(state_dir: Path, nodes: int) -> None:
         log.info("local cluster ready with %d nodes; kubeconfig: %s", nodes, plane.kubeconfig)
         while not stop.is_set():
             kubelets.watch_once()
+            await plane.restart_etcd_if_dead()
             try:
                 async with asyncio.timeout(RESTART_DELAY):
                     await stop.wait()

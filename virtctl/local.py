@@ -26,7 +26,16 @@ def _pid(state_dir: Path) -> int | None:
         os.kill(pid, 0)
     except ProcessLookupError:
         return None
+    if _is_zombie(pid):  # killed, and not yet reaped by its new parent
+        return None
     return pid
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _log_tail(path: Path, lines: int = 20) -> str:
@@ -51,6 +60,8 @@ def up(nodes: int, state_dir: Path) -> None:
         _print_usage(state_dir)
         return
     state_dir.mkdir(parents=True, exist_ok=True)
+    # Left by a supervisor that was killed: it would make this one look ready at once.
+    (state_dir / "ready").unlink(missing_ok=True)
     log_path = state_dir / "supervisor.log"
     with open(log_path, "ab") as log:
         process = subprocess.Popen([sys.executable, "-m", "local_cluster.supervisor", "--state-dir", str(state_dir),

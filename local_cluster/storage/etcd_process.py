@@ -200,6 +200,10 @@ class EtcdProcess:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def exit_code(self) -> int | None:
+        return self._proc.poll() if self._proc is not None else None
+
     def _require_running(self) -> None:
         if self._proc is None:
             raise EtcdError(f"etcd for {self.data_dir} is not started")
