@@ -5,17 +5,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import ssl
-import tempfile
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from kubernetes import client
 
 import pki
+from pki.server_tls import server_ssl_context
 
 
 class HttpsBackend:
@@ -24,10 +22,7 @@ class HttpsBackend:
     def __init__(self, routes: Callable[[web.Application], None], names: tuple[str, ...]) -> None:
         self.ca = pki.new_ca("test-backend-ca")
         serving = pki.issue(self.ca, names[0] if names else "backend", dns_names=names, ips=("127.0.0.1",))
-        self._dir = Path(tempfile.mkdtemp(prefix="kv-backend-"))
-        cert, key = pki.save(serving, self._dir, "serving")
-        self._ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self._ssl.load_cert_chain(str(cert), str(key))
+        self._ssl = server_ssl_context(serving)  # nothing left on disk
         self.app = web.Application()
         routes(self.app)
         self.loop = asyncio.new_event_loop()
