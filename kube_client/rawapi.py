@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from kubernetes.client.exceptions import ApiException
 
@@ -35,6 +35,22 @@ def call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Obj:
         return {}
     decoded = json.loads(data)
     return decoded if isinstance(decoded, dict) else {}
+
+
+class CustomResource(Protocol):
+    group: str
+    version: str
+    plural: str
+
+
+def patch_status_of_version(custom: Any, resource: CustomResource, obj: Obj, status: Obj) -> Obj:
+    """Merge ``status`` into the namespaced custom object's status, only if ``obj`` is still
+    the version it was read at (409 otherwise, so a write made meanwhile is never
+    overwritten); returns the object as written. ``custom``: a CustomObjectsApi."""
+    meta = obj["metadata"]
+    return call(custom.patch_namespaced_custom_object_status, resource.group, resource.version, meta["namespace"],
+                resource.plural, meta["name"], {"metadata": {"resourceVersion": meta["resourceVersion"]},
+                                                "status": status}, _content_type=MERGE_PATCH)
 
 
 def status_code(error: BaseException) -> int:

@@ -121,7 +121,7 @@ from kubernetes import client
 from kube_client.controller import Controller, SharedInformer, UIDTrackingControllerExpectations
 from kube_client.controller.resource import PODS, Resource
 from kube_client.controller.store import label_index
-from kube_client.rawapi import MERGE_PATCH, call, object_key
+from kube_client.rawapi import MERGE_PATCH, call, object_key, patch_status_of_version
 from kube_client.recorder import NORMAL, WARNING, EventRecorder
 from kube_client.timestamps import now_text, parse_time
 from kubevirt_api import labels
@@ -778,13 +778,9 @@ class MigrationController:
     # --- writes -------------------------------------------------------------------------------
 
     def _write_status(self, migration: Obj, status: Obj) -> Obj:
-        meta = migration["metadata"]
         original = migration.get("status") or {}
         body = {**{k: None for k in original if k not in status}, **status}
-        return call(self._custom.patch_namespaced_custom_object_status, MIGRATIONS.group, MIGRATIONS.version,
-                    meta["namespace"], MIGRATIONS.plural, meta["name"],
-                    {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": body},
-                    _content_type=MERGE_PATCH)
+        return patch_status_of_version(self._custom, MIGRATIONS, migration, body)
 
     def _set_finalizer(self, migration: Obj, present: bool) -> Obj:
         meta = migration["metadata"]
@@ -837,10 +833,7 @@ class MigrationController:
         return True
 
     def _patch_vmi_status(self, vmi: Obj, changes: Obj) -> Obj:
-        meta = vmi["metadata"]
-        return call(self._custom.patch_namespaced_custom_object_status, VMIS.group, VMIS.version, meta["namespace"],
-                    VMIS.plural, meta["name"], {"metadata": {"resourceVersion": meta["resourceVersion"]},
-                                                "status": changes}, _content_type=MERGE_PATCH)
+        return patch_status_of_version(self._custom, VMIS, vmi, changes)
 
     def _patch_vmi_labels(self, vmi: Obj, changes: dict[str, str]) -> Obj:
         meta = vmi["metadata"]

@@ -31,7 +31,7 @@ from kubernetes import client
 from kube_client.controller import Controller, ControllerExpectations, SharedInformer
 from kube_client.controller.resource import NODES
 from kube_client.controller.store import label_index
-from kube_client.rawapi import MERGE_PATCH, call, object_key
+from kube_client.rawapi import call, object_key, patch_status_of_version
 from kube_client.recorder import WARNING, EventRecorder
 from kube_client.timestamps import parse_time
 from kubevirt_api import labels
@@ -188,9 +188,7 @@ class EvacuationController:
         meta = vmi["metadata"]
         key = object_key(vmi)
         if (vmi.get("status") or {}).get("evacuationNodeName") != node:
-            call(self._custom.patch_namespaced_custom_object_status, VMIS.group, VMIS.version, meta["namespace"],
-                 VMIS.plural, meta["name"], {"metadata": {"resourceVersion": meta["resourceVersion"]},
-                                             "status": {"evacuationNodeName": node}}, _content_type=MERGE_PATCH)
+            patch_status_of_version(self._custom, VMIS, vmi, {"evacuationNodeName": node})
         self.expectations.expect_creations(key, 1)
         try:
             created = call(self._custom.create_namespaced_custom_object, MIGRATIONS.group, MIGRATIONS.version,

@@ -12,7 +12,7 @@ from kubernetes import client
 from kube_client.controller import Controller, SharedInformer, UIDTrackingControllerExpectations
 from kube_client.controller.resource import Resource
 from kube_client.controller.store import controller_uid_index
-from kube_client.rawapi import MERGE_PATCH, call
+from kube_client.rawapi import call, patch_status_of_version
 from kubevirt_api.groups import API_VERSION, REPLICA_SET
 from kubevirt_api.objects import condition_true, vmi_phase
 from kubevirt_api.phases import VMIPhase
@@ -121,8 +121,4 @@ class ReplicaSetController:
                   "labelSelector": format_label_selector(replica_set["spec"].get("selector"))}
         if status == current:
             return
-        meta = replica_set["metadata"]
-        call(self._custom.patch_namespaced_custom_object_status, REPLICA_SETS.group, REPLICA_SETS.version,
-             meta["namespace"], REPLICA_SETS.plural, meta["name"],
-             {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": status},
-             _content_type=MERGE_PATCH)
+        patch_status_of_version(self._custom, REPLICA_SETS, replica_set, status)

@@ -19,7 +19,7 @@ from kubernetes import client
 from kube_client import timestamps
 from kube_client.controller import Controller, ControllerExpectations, SharedInformer
 from kube_client.controller.resource import Resource
-from kube_client.rawapi import MERGE_PATCH, call
+from kube_client.rawapi import call, patch_status_of_version
 from kubevirt_api.groups import API_VERSION, VIRTUAL_MACHINE
 from kubevirt_api.objects import SpecError, condition_true, run_strategy, vmi_phase
 from kubevirt_api.phases import RunStrategy, VMIPhase
@@ -220,7 +220,4 @@ class VMController:
             status["startFailure"] = None  # merge patch: remove it
         if remaining_requests == []:
             status["stateChangeRequests"] = None
-        meta = vm["metadata"]
-        call(self._custom.patch_namespaced_custom_object_status, VMS.group, VMS.version, meta["namespace"],
-             VMS.plural, meta["name"], {"metadata": {"resourceVersion": meta["resourceVersion"]},
-                                        "status": status}, _content_type=MERGE_PATCH)
+        patch_status_of_version(self._custom, VMS, vm, status)

@@ -15,7 +15,7 @@ from kubernetes import client
 from kube_client.controller import Controller, ControllerExpectations, SharedInformer
 from kube_client.controller.resource import PODS, Resource
 from kube_client.controller.store import controller_uid_index
-from kube_client.rawapi import MERGE_PATCH, call
+from kube_client.rawapi import MERGE_PATCH, call, patch_status_of_version
 from kube_client.timestamps import now_text
 from kubevirt_api import labels
 from kubevirt_api.phases import VMIConditionType, VMIPhase
@@ -209,7 +209,4 @@ class VMIController:
         if phase.value and current.get("phase") != phase.value:
             status["phaseTransitionTimestamps"] = [*(current.get("phaseTransitionTimestamps") or []),
                                                    {"phase": phase.value, "phaseTransitionTimestamp": now_text()}]
-        meta = vmi["metadata"]
-        return call(self._custom.patch_namespaced_custom_object_status, VMIS.group, VMIS.version, meta["namespace"],
-                    VMIS.plural, meta["name"], {"metadata": {"resourceVersion": meta["resourceVersion"]},
-                                                "status": status}, _content_type=MERGE_PATCH)
+        return patch_status_of_version(self._custom, VMIS, vmi, status)

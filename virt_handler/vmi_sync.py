@@ -21,7 +21,7 @@ from grpc_support.server import service, start_server
 from grpc_support.versions import info_service
 from kube_client.controller import Controller, SharedInformer
 from kube_client.controller.resource import Resource
-from kube_client.rawapi import MERGE_PATCH, call
+from kube_client.rawapi import patch_status_of_version
 from kubevirt_api import labels
 from kubevirt_api.phases import VMIConditionType, VMIPhase
 from kubevirt_api.pod_layout import launcher_socket, notify_socket
@@ -181,10 +181,7 @@ class VMISync:
     def patch_migration_state(self, vmi: Obj, changes: Obj) -> Obj:
         """Merge changes into vmi.status.migrationState, guarded by the resourceVersion read;
         returns the VMI as written."""
-        meta = vmi["metadata"]
-        return call(self._custom.patch_namespaced_custom_object_status, VMIS.group, VMIS.version, meta["namespace"],
-             VMIS.plural, meta["name"], {"metadata": {"resourceVersion": meta["resourceVersion"]},
-                                         "status": {"migrationState": changes}}, _content_type=MERGE_PATCH)
+        return patch_status_of_version(self._custom, VMIS, vmi, {"migrationState": changes})
 
     def run(self, coroutine: Any) -> Any:
         return self._run(coroutine)
@@ -251,7 +248,4 @@ class VMISync:
     def _write_status(self, vmi: Obj, status: Obj) -> None:
         if status == (vmi.get("status") or {}):
             return
-        meta = vmi["metadata"]
-        call(self._custom.patch_namespaced_custom_object_status, VMIS.group, VMIS.version, meta["namespace"],
-             VMIS.plural, meta["name"], {"metadata": {"resourceVersion": meta["resourceVersion"]},
-                                         "status": status}, _content_type=MERGE_PATCH)
+        patch_status_of_version(self._custom, VMIS, vmi, status)
