@@ -26,7 +26,8 @@ def vmi_message(vmi: dict[str, Any]) -> cmd_pb2.VMI:
 
 
 class LauncherClient:
-    """Connect with ``await LauncherClient.connect(path)``; close with ``await client.close()``."""
+    """Connect with ``await LauncherClient.connect(path)``; close with ``await client.close()``,
+    or use it as ``async with await LauncherClient.connect(path) as launcher:``."""
 
     def __init__(self, channel: grpc.aio.Channel, version: int, timeout: float) -> None:
         self._channel = channel
@@ -46,6 +47,12 @@ class LauncherClient:
 
     async def close(self) -> None:
         await self._channel.close()
+
+    async def __aenter__(self) -> LauncherClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
     async def _call(self, method: str, request: Any) -> Any:
         response = await getattr(self._stub, method)(request, timeout=self._timeout)

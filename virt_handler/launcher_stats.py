@@ -33,11 +33,8 @@ CALL_TIMEOUT_SECONDS = 30.0
 
 
 async def _ask(socket: Path, timeout: float) -> Obj:
-    launcher = await LauncherClient.connect(socket, timeout=timeout)
-    try:
+    async with await LauncherClient.connect(socket, timeout=timeout) as launcher:
         return await launcher.get_domain_stats()
-    finally:
-        await launcher.close()
 
 
 class LauncherStatsScraper:

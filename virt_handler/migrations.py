@@ -54,11 +54,8 @@ def migration_options(state: Obj) -> cmd_pb2.MigrationOptions:
 
 
 async def _with_launcher(socket: Path, action: Callable[[LauncherClient], Awaitable[Any]]) -> Any:
-    launcher = await LauncherClient.connect(socket, timeout=30)
-    try:
+    async with await LauncherClient.connect(socket, timeout=30) as launcher:
         return await action(launcher)
-    finally:
-        await launcher.close()
 
 
 class TargetSide:

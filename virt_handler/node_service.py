@@ -76,13 +76,11 @@ class NodeServiceServicer(pb_grpc.NodeServiceServicer):
             return pb.LifecycleResponse(success=False, message=f"VMI {ref.namespace}/{ref.name} has no launcher "
                                                                 f"on node {self._node}")
         vmi = {"metadata": {"namespace": ref.namespace, "name": ref.name, "uid": ref.uid}, "spec": {}}
-        launcher = await LauncherClient.connect(socket, timeout=30)
-        try:
-            await getattr(launcher, action)(vmi)
-        except LauncherError as error:
-            return pb.LifecycleResponse(success=False, message=str(error))
-        finally:
-            await launcher.close()
+        async with await LauncherClient.connect(socket, timeout=30) as launcher:
+            try:
+                await getattr(launcher, action)(vmi)
+            except LauncherError as error:
+                return pb.LifecycleResponse(success=False, message=str(error))
         return pb.LifecycleResponse(success=True)
 
     async def Pause(self, request: pb.VMIRef, context: grpc.aio.ServicerContext) -> pb.LifecycleResponse:
@@ -102,10 +100,7 @@ class NodeServiceServicer(pb_grpc.NodeServiceServicer):
         if not socket.exists():
             return pb.GuestOSInfoResponse(response=pb.LifecycleResponse(
                 success=False, message=f"VMI {request.namespace}/{request.name} has no launcher on {self._node}"))
-        launcher = await LauncherClient.connect(socket, timeout=30)
-        try:
+        async with await LauncherClient.connect(socket, timeout=30) as launcher:
             info = await launcher.get_guest_info()
-        finally:
-            await launcher.close()
         return pb.GuestOSInfoResponse(response=pb.LifecycleResponse(success=True),
                                       guest_os_info_json=json.dumps(info).encode())

@@ -198,11 +198,8 @@ class VMISync:
             return None  # its pod is gone; the VMI controller fails the VMI
 
         async def get_domain() -> Obj | None:
-            launcher = await LauncherClient.connect(socket, timeout=10)
-            try:
+            async with await LauncherClient.connect(socket, timeout=10) as launcher:
                 return await launcher.get_domain()
-            finally:
-                await launcher.close()
 
         try:
             domain = self._run(get_domain(), timeout=15)
@@ -221,14 +218,11 @@ class VMISync:
         grace = int((vmi.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
 
         async def call_launcher() -> None:
-            launcher = await LauncherClient.connect(socket, timeout=60)
-            try:
+            async with await LauncherClient.connect(socket, timeout=60) as launcher:
                 if action == "sync":
                     await launcher.sync(vmi)
                 else:
                     await launcher.shutdown(vmi, grace)
-            finally:
-                await launcher.close()
 
         try:
             self._run(call_launcher())
