@@ -22,3 +22,4 @@ def install_namespace(kubevirt_api) -> str:
 @pytest.fixture
 def cluster_ca(kubevirt_api, install_namespace) -> KeyPair:
     return ensure_ca(client.CoreV1Api(kubevirt_api))
+

@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kube_client.controller import SharedInformer
 from kube_client.timestamps import format_time
+from tests.informers import synced
 from tests.wait import eventually
 from virt_controller.metrics import register_migration_metrics
 from virt_controller.migration_controller import MIGRATIONS, VMIS
@@ -37,12 +38,8 @@ class _Leadership:
 def informers(kubevirt_api) -> Iterator[tuple[SharedInformer, SharedInformer]]:
     migrations = SharedInformer(kubevirt_api, MIGRATIONS, name="metrics-test-migrations")
     vmis = SharedInformer(kubevirt_api, VMIS, name="metrics-test-vmis")
-    for informer in (migrations, vmis):
-        informer.start()
-        assert informer.wait_for_sync(30)
-    yield migrations, vmis
-    for informer in (migrations, vmis):
-        informer.stop()
+    with synced(migrations, vmis):
+        yield migrations, vmis
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from kube_client.controller.resource import PODS
 from kube_client.controller.store import controller_uid_index
 from kube_client.timestamps import format_time
 from kubevirt_api import labels
+from tests.informers import synced
 from tests.wait import eventually
 from virt_controller.metrics import register_component_status, register_vmi_metrics
 from virt_controller.vmi_controller import VMIS
@@ -46,12 +47,8 @@ def informers(kubevirt_api) -> Iterator[tuple[SharedInformer, SharedInformer]]:
     pods = SharedInformer(kubevirt_api, PODS, label_selector=f"{labels.APP_LABEL}={labels.VIRT_LAUNCHER}",
                           name="vmi-metrics-test-pods")
     pods.add_indexer("owner", controller_uid_index)
-    for informer in (vmis, pods):
-        informer.start()
-        assert informer.wait_for_sync(30)
-    yield vmis, pods
-    for informer in (vmis, pods):
-        informer.stop()
+    with synced(vmis, pods):
+        yield vmis, pods
 
 
 @pytest.fixture(scope="module")
