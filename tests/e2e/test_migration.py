@@ -7,20 +7,18 @@ target killed, tunnel cut) leaves the guest running on the source."""
 from __future__ import annotations
 
 import base64
-import ssl
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from guest_image import markers
 from local_cluster.guest_console import serial_log_path
 from pki.cluster_ca import SECRET as CA_SECRET
 from tests import disk_mark
 from tests.e2e.cluster import REPO, Kubevirt, kill_9, last_counter, pids, vm_manifest
+from tests.metrics_text import scrape
 from tests.wait import eventually
 
 pytestmark = pytest.mark.slow
@@ -159,14 +157,10 @@ def _handler_metrics(kubevirt: Kubevirt, node: str) -> dict[str, dict[tuple, flo
     """The node's virt-handler /metrics, verified with the cluster CA: name -> labels -> value."""
     pod = next(p for p in kubevirt.core.list_namespaced_pod("kubevirt", label_selector="kubevirt.io=virt-handler").items
                if p.spec.node_name == node)
-    ca = base64.b64decode(kubevirt.core.read_namespaced_secret(CA_SECRET, "kubevirt").data["tls.crt"]).decode()
-    context = ssl.create_default_context(cadata=ca)
-    with urllib.request.urlopen(f"https://{pod.status.pod_ip}:8443/metrics", context=context, timeout=10) as answer:
-        text = answer.read().decode()
+    ca = base64.b64decode(kubevirt.core.read_namespaced_secret(CA_SECRET, "kubevirt").data["tls.crt"])
     found: dict[str, dict[tuple, float]] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            found.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    for name, labels, value in scrape(f"https://{pod.status.pod_ip}:8443/metrics", ca):
+        found.setdefault(name, {})[tuple(sorted(labels.items()))] = value
     return found
 
 
