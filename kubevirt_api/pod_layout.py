@@ -9,8 +9,10 @@ SOCKETS_DIR = "/var/run/kubevirt/sockets"        # host dir shared with virt-han
 # directory and their own sockets/<uid>, never the whole sockets directory (other VMIs'
 # consoles and launchers); a directory rather than the socket file, so the socket a
 # restarted handler binds anew is what they see.
-NOTIFY_DIR = f"{SOCKETS_DIR}/notify"
-NOTIFY_SOCKET = f"{NOTIFY_DIR}/notify.sock"
+NOTIFY_SUBDIR = "notify"
+NOTIFY_SOCKET_NAME = "notify.sock"
+NOTIFY_DIR = f"{SOCKETS_DIR}/{NOTIFY_SUBDIR}"
+NOTIFY_SOCKET = f"{NOTIFY_DIR}/{NOTIFY_SOCKET_NAME}"
 PRIVATE_DIR = "/var/run/kubevirt-private"         # the launcher's own working area
 DISKS_DIR = f"{PRIVATE_DIR}/vmi-disks"            # Filesystem claims, one directory per volume
 BLOCK_DEVICES_DIR = "/dev"                         # Block claims, one device per volume
@@ -28,7 +30,8 @@ SERIAL_SOCKET_NAME = "serial0"
 
 
 def notify_socket(sockets_dir: str = SOCKETS_DIR) -> str:
-    return f"{sockets_dir}/notify/notify.sock"
+    """NOTIFY_SOCKET under any sockets directory (a handler started with --sockets-dir)."""
+    return f"{sockets_dir}/{NOTIFY_SUBDIR}/{NOTIFY_SOCKET_NAME}"
 
 
 def launcher_socket(uid: str, sockets_dir: str = SOCKETS_DIR) -> str:
