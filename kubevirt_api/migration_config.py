@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 from kubernetes import client
-from kubernetes.utils import parse_quantity
+from kube_client.quantity import parse_quantity
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)

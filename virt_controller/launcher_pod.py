@@ -11,7 +11,7 @@ import copy
 import math
 from typing import Any
 
-from kubernetes.utils import parse_quantity
+from kube_client.quantity import parse_quantity
 
 from kubevirt_api import labels
 from kubevirt_api.groups import API_VERSION, VIRTUAL_MACHINE_INSTANCE

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from kubernetes.utils import parse_quantity
+from kube_client.quantity import parse_quantity
 
 from kube_client.timestamps import now_text
 from kubevirt_api.pod_layout import launcher_socket, migration_socket

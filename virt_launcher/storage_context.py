@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from kubernetes.utils import parse_quantity
+from kube_client.quantity import parse_quantity
 
 from kubevirt_api.pod_layout import claim_device, claim_mount
 

@@ -14,7 +14,7 @@ import click
 import yaml
 from click.core import ParameterSource
 
-from kube_client.quantity import parse_quantity
+from kube_client.quantity import exact_quantity
 from kubevirt_api.phases import RunStrategy
 from virtctl.clientconfig import cluster_options, current_options
 from virtctl.cloud_init import NONE, SOURCES, CloudInitRequest
@@ -74,7 +74,7 @@ def _name(value: str | None) -> str:
 
 def _memory(value: str) -> str:
     try:
-        parse_quantity(value)
+        exact_quantity(value)
     except (ValueError, TypeError):
         raise click.BadParameter(f"{value!r} is not a quantity (e.g. 512Mi, 2Gi)", param_hint="'--memory'") from None
     return value.strip()

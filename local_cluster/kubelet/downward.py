@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from kube_client.quantity import parse_quantity
+from kube_client.quantity import exact_quantity
 
 _SUBSCRIPT = re.compile(r"^metadata\.(labels|annotations)\['([^']*)'\]$")
 
@@ -87,11 +87,11 @@ def resource_field(pod: dict[str, Any], container_name: str, resource: str, divi
     limit = (resources.get("limits") or {}).get(name)
     request = (resources.get("requests") or {}).get(name)
     if kind == "limits":
-        value = parse_quantity(limit) if limit is not None else _node_capacity(name)
+        value = exact_quantity(limit) if limit is not None else _node_capacity(name)
     else:
         chosen = request if request is not None else limit
-        value = parse_quantity(chosen) if chosen is not None else Fraction(0)
-    scale = parse_quantity(divisor if divisor not in (None, "", 0) else "1")
+        value = exact_quantity(chosen) if chosen is not None else Fraction(0)
+    scale = exact_quantity(divisor if divisor not in (None, "", 0) else "1")
     if scale <= 0:
         raise DownwardError(f"divisor for {resource!r} must be positive")
     return str(math.ceil(value / scale))

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from kubernetes.utils.quantity import parse_quantity
+from kube_client.quantity import parse_quantity
 
 from local_cluster.provisioner.storage_class import CLASS_NAME, PROVISIONER_NAME
 

@@ -13,7 +13,7 @@ import logging
 from decimal import Decimal
 from typing import Any
 
-from kubernetes.utils.quantity import parse_quantity
+from kube_client.quantity import parse_quantity
 
 Obj = dict[str, Any]
 Resources = dict[str, Decimal]

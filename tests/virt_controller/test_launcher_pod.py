@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from kubernetes.utils import parse_quantity
+from kube_client.quantity import parse_quantity
 
 from virt_controller.launcher_pod import launcher_pod, memory_overhead_bytes
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import ROUND_UP, Decimal
 from typing import Any
 
-from kubernetes.utils import parse_quantity
+from kube_client.quantity import parse_quantity
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 from xml.etree.ElementTree import Element, SubElement
 
-from kubernetes.utils import parse_quantity
+from kube_client.quantity import parse_quantity
 
 from virt_launcher.domain.errors import Problems
 from virt_launcher.domain.options import DomainOptions

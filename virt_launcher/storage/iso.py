@@ -12,8 +12,7 @@ import io
 import re
 from collections.abc import Mapping
 from pathlib import Path
-
-import pycdlib
+from typing import TYPE_CHECKING
 
 from virt_launcher.storage.workdir import discard, publish, temporary_sibling
 
@@ -24,6 +23,9 @@ _JOLIET_MAX = 64
 _ISO_CHARS = re.compile(r"[^A-Z0-9_]")
 _LABEL = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 
+if TYPE_CHECKING:
+    import pycdlib
+
 
 def valid_label(label: str) -> bool:
     return bool(_LABEL.match(label))
@@ -31,6 +33,9 @@ def valid_label(label: str) -> bool:
 
 def write_iso(path: Path, label: str, files: Mapping[str, bytes]) -> None:
     """Write files (relative "dir/name" -> content) as an ISO labelled label, atomically."""
+    # Imported here: pycdlib costs every launcher 5 MiB, and most never write an ISO.
+    import pycdlib
+
     iso = pycdlib.PyCdlib()
     iso.new(interchange_level=1, vol_ident=label, joliet=3, rock_ridge="1.09")
     names = _NameTable()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from kube_client.quantity import parse_quantity
+from kube_client.quantity import exact_quantity
 from virt_launcher.storage.errors import StorageError
 
 # A guest sees a disk in whole 512-byte sectors; a tail shorter than a sector would be
@@ -22,7 +22,7 @@ def quantity_bytes(value: object, field: str) -> int:
     if value is None or value == "":
         raise StorageError(field, "a size is required")
     try:
-        amount = parse_quantity(value)
+        amount = exact_quantity(value)
     except (ValueError, ZeroDivisionError):
         raise StorageError(field, f"{value!r} is not a quantity") from None
     size = align_down(math.floor(amount))
