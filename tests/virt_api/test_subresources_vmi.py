@@ -48,7 +48,9 @@ class FakeSerial:
         writer.close()
 
     def close(self) -> None:
-        self._server.close()
+        # Closed on its own loop: a close from this thread races the loop's own handling
+        # of the console's disconnect (Python 3.11's Server then fails in _wakeup).
+        self.loop.call_soon_threadsafe(self._server.close)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
 
