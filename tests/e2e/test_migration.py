@@ -1,20 +1,24 @@
 """Live migration on the whole product: `virtctl migrate` moves a running guest to the other
 node through the handlers' MigrationTunnel; its serial counter carries on there, and what it
 wrote to its emptyDisk reads back from the target node's copy. kubectl drain migrates too;
-the source handler's /metrics shows a migration's progress; every fault in flight (cancel,
-target killed, tunnel cut) leaves the guest running on the source."""
+the source handler's /metrics shows a migration's progress; twenty faults in flight in a row
+(cancel, target launcher killed, tunnel cut, a handler killed) each leave the guest running on
+the source."""
 
 from __future__ import annotations
 
 import base64
+import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import pytest
 
 from guest_image import markers
 from local_cluster.guest_console import serial_log_path
+from local_cluster.kubevirt_readiness import missing_components
 from pki.cluster_ca import SECRET as CA_SECRET
 from tests import disk_mark
 from tests.e2e.cluster import REPO, Kubevirt, kill_9, last_counter, pids, vm_manifest
@@ -123,36 +127,6 @@ def _set_bandwidth(kubevirt: Kubevirt, bandwidth: str | None) -> None:
         kubevirt.core.replace_namespaced_config_map("kubevirt-config", "kubevirt", body)
 
 
-def _migration_in_flight(kubevirt: Kubevirt, name: str) -> tuple[dict, str]:
-    """A real guest `name` counting, and its migration `<name>-move` Running at 1 MiB/s
-    (~70 MiB to move: slow enough to be interfered with). Returns (the VMI, its source node)."""
-    _set_bandwidth(kubevirt, "1Mi")
-    kubevirt.create("virtualmachines", vm_manifest(name, "Always"))
-    vmi = eventually(lambda: kubevirt.running_vmi(name), timeout=BOOT_TIMEOUT, what="Running", interval=0.3)
-    source = vmi["status"]["nodeName"]
-    eventually(lambda: last_counter(_console_on(kubevirt, vmi, source)) > 1, timeout=BOOT_TIMEOUT,
-               what="guest counting")
-    time.sleep(10.5)  # the controller's cached config (read every 10 s) has the bandwidth now
-    kubevirt.create("virtualmachineinstancemigrations", {
-        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstanceMigration",
-        "metadata": {"name": f"{name}-move"}, "spec": {"vmiName": name}})
-    eventually(lambda: (kubevirt.get("virtualmachineinstancemigrations", f"{name}-move").get("status") or {})
-               .get("phase") == "Running", timeout=90, what="migration Running", interval=0.3)
-    return vmi, source
-
-
-def _still_counting_on_the_source_then_removed(kubevirt: Kubevirt, vmi: dict, source: str) -> None:
-    name = vmi["metadata"]["name"]
-    after = kubevirt.vmi(name)
-    assert after["status"]["nodeName"] == source and after["status"]["phase"] == "Running"
-    before = last_counter(_console_on(kubevirt, vmi, source))
-    eventually(lambda: last_counter(_console_on(kubevirt, vmi, source)) > before + 1, timeout=30,
-               what="still counting on the source")
-    _set_bandwidth(kubevirt, None)
-    kubevirt.delete("virtualmachines", name)
-    eventually(lambda: kubevirt.vmi(name) is None, timeout=90, what=f"{name} removed")
-
-
 def _handler_metrics(kubevirt: Kubevirt, node: str) -> dict[str, dict[tuple, float]]:
     """The node's virt-handler /metrics, verified with the cluster CA: name -> labels -> value."""
     pod = next(p for p in kubevirt.core.list_namespaced_pod("kubevirt", label_selector="kubevirt.io=virt-handler").items
@@ -162,21 +136,6 @@ def _handler_metrics(kubevirt: Kubevirt, node: str) -> dict[str, dict[tuple, flo
     for name, labels, value in scrape(f"https://{pod.status.pod_ip}:8443/metrics", ca):
         found.setdefault(name, {})[tuple(sorted(labels.items()))] = value
     return found
-
-
-def test_a_cancelled_migration_leaves_the_guest_on_the_source(kubevirt: Kubevirt) -> None:
-    vmi, source = _migration_in_flight(kubevirt, "stayer")
-    # While it runs, the source handler exports its progress.
-    labels = (("name", "stayer"), ("namespace", "default"), ("node", source))
-    remaining = eventually(lambda: _handler_metrics(kubevirt, source).get(
-        "kubevirt_vmi_migration_data_remaining_bytes", {}).get(labels), timeout=30, what="migration metrics")
-    assert remaining > 0
-    kubevirt.delete("virtualmachineinstancemigrations", "stayer-move")
-    eventually(lambda: kubevirt.get("virtualmachineinstancemigrations", "stayer-move") is None, timeout=60,
-               what="the cancelled migration removed", interval=0.5)
-    state = kubevirt.vmi("stayer")["status"]["migrationState"]
-    assert state.get("abortStatus") == "Succeeded" and state.get("failed"), state
-    _still_counting_on_the_source_then_removed(kubevirt, vmi, source)
 
 
 def test_a_vmi_on_an_unshared_claim_is_refused_with_the_reason(kubevirt: Kubevirt) -> None:
@@ -198,26 +157,110 @@ def test_a_vmi_on_an_unshared_claim_is_refused_with_the_reason(kubevirt: Kubevir
     eventually(lambda: kubevirt.vmi("pinned") is None, timeout=90, what="pinned removed")
 
 
-def test_a_target_killed_in_flight_leaves_the_guest_on_the_source(kubevirt: Kubevirt) -> None:
-    vmi, source = _migration_in_flight(kubevirt, "survivor")
-    target_pod = kubevirt.vmi("survivor")["status"]["migrationState"]["targetPod"]
-    launchers = pids(argv_has="virt_launcher", env={"POD_NAME": target_pod})
-    assert launchers, f"no launcher process for {target_pod}"
+# -- faults in flight ----------------------------------------------------------------------
+
+FAULTS_IN_A_ROW = 20
+
+
+def _start_migration(kubevirt: Kubevirt, name: str, number: int) -> tuple[str, dict]:
+    """Migration number `number` of `name`, once Running (1 MiB/s: it stays in flight)."""
+    migration = f"{name}-move-{number}"
+    kubevirt.create("virtualmachineinstancemigrations", {
+        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstanceMigration",
+        "metadata": {"name": migration}, "spec": {"vmiName": name}})
+    eventually(lambda: (kubevirt.get("virtualmachineinstancemigrations", migration).get("status") or {})
+               .get("phase") == "Running", timeout=90, what=f"{migration} Running", interval=0.2)
+    state = eventually(lambda: (s := kubevirt.vmi(name)["status"].get("migrationState") or {})
+                       .get("migrationUid") and s.get("targetNodeAddress") and s, timeout=30,
+                       what=f"{migration}'s target published", interval=0.2)
+    return migration, state
+
+
+def _cancel(kubevirt: Kubevirt, migration: str, state: dict, source: str) -> None:
+    kubevirt.delete("virtualmachineinstancemigrations", migration)
+
+
+def _kill_target_launcher(kubevirt: Kubevirt, migration: str, state: dict, source: str) -> None:
+    launchers = pids(argv_has="virt_launcher", env={"POD_NAME": state["targetPod"]})
+    assert launchers, f"no launcher process for {state['targetPod']}"
     kill_9(launchers)
-    done = eventually(lambda: (kubevirt.get("virtualmachineinstancemigrations", "survivor-move").get("status") or {})
-                      .get("phase") == "Failed" and kubevirt.get("virtualmachineinstancemigrations", "survivor-move"),
-                      timeout=90, what="migration Failed", interval=0.5)
-    assert done["status"]["phase"] == "Failed"
-    _still_counting_on_the_source_then_removed(kubevirt, vmi, source)
 
 
-def test_a_tunnel_cut_in_flight_leaves_the_guest_on_the_source(kubevirt: Kubevirt) -> None:
-    vmi, source = _migration_in_flight(kubevirt, "cut")
-    # The source handler holds the tunnel: killing it cuts both channels mid-stream.
-    kill_9(kubevirt.component_pids("virt_handler", source))
-    done = eventually(lambda: (m := kubevirt.get("virtualmachineinstancemigrations", "cut-move")) is not None
-                      and (m.get("status") or {}).get("phase") in ("Failed", "Succeeded") and m,
-                      timeout=120, what="migration finished", interval=0.5)
-    assert done["status"]["phase"] == "Failed", done["status"]
-    _still_counting_on_the_source_then_removed(kubevirt, vmi, source)
+def _cut_tunnel(kubevirt: Kubevirt, migration: str, state: dict, source: str) -> None:
+    """Abort every TCP connection to the target handler's NodeService address: the
+    tunnel's channels die mid-stream while both handlers live on (a network cut)."""
+    host, port = state["targetNodeAddress"].rsplit(":", 1)
+    cut = subprocess.run(["ss", "-K", "dst", host, "dport", "=", port], capture_output=True, text=True, timeout=10)
+    # Listed as killed; the handlers' sockets are IPv6 ones, showing v4-mapped addresses.
+    assert cut.returncode == 0 and re.search(rf"{re.escape(host)}\]?:{port}\s", cut.stdout), cut.stdout + cut.stderr
 
+
+def _kill_handler(node: Callable[[dict, str], str]) -> Callable[[Kubevirt, str, dict, str], None]:
+    def kill(kubevirt: Kubevirt, migration: str, state: dict, source: str) -> None:
+        handler = kubevirt.component_pids("virt_handler", node(state, source))
+        assert len(handler) == 1, handler
+        kill_9(handler)
+    return kill
+
+
+# Each handler is killed once only: the kubelet restarts a container at once the first
+# time, then backs off from 10 s.
+FAULTS = [*[_cancel, _kill_target_launcher, _cut_tunnel] * 6,
+          _kill_handler(lambda state, source: source), _kill_handler(lambda state, source: state["targetNode"])]
+
+
+def _ended(kubevirt: Kubevirt, migration: str, fault: Callable) -> bool:
+    if fault is _cancel:
+        return kubevirt.get("virtualmachineinstancemigrations", migration) is None
+    phase = ((kubevirt.get("virtualmachineinstancemigrations", migration) or {}).get("status") or {}).get("phase")
+    assert phase != "Succeeded", f"{migration} succeeded despite {fault.__name__}"
+    return phase == "Failed"
+
+
+def _ready_for_the_next(kubevirt: Kubevirt, vmi: dict, state: dict) -> bool:
+    """The failed target pod gone and both handlers serving again."""
+    target_pods = [p for p in kubevirt.launcher_pods(vmi["metadata"]["uid"])
+                   if p["metadata"]["name"] == state["targetPod"] and not p["metadata"].get("deletionTimestamp")
+                   and p["status"].get("phase") not in ("Succeeded", "Failed")]
+    return not target_pods and not missing_components(kubevirt.api, 2)
+
+
+def test_twenty_faults_in_flight_each_leave_the_guest_running_on_the_source(kubevirt: Kubevirt) -> None:
+    """Migrations cancelled, their target launcher killed, their tunnel cut, either handler
+    killed: every time the migration fails and the same guest keeps counting on the source."""
+    _set_bandwidth(kubevirt, "1Mi")
+    kubevirt.create("virtualmachines", vm_manifest("stayer", "Always"))
+    vmi = eventually(lambda: kubevirt.running_vmi("stayer"), timeout=BOOT_TIMEOUT, what="Running", interval=0.3)
+    source = vmi["status"]["nodeName"]
+    eventually(lambda: last_counter(_console_on(kubevirt, vmi, source)) > 1, timeout=BOOT_TIMEOUT,
+               what="guest counting")
+    time.sleep(10.5)  # the controller's cached config (read every 10 s) has the bandwidth now
+    assert len(FAULTS) == FAULTS_IN_A_ROW
+    for number, fault in enumerate(FAULTS, start=1):
+        migration, state = _start_migration(kubevirt, "stayer", number)
+        if number == 1:  # while one runs, the source handler exports its progress
+            labels = (("name", "stayer"), ("namespace", "default"), ("node", source))
+            remaining = eventually(lambda: _handler_metrics(kubevirt, source).get(
+                "kubevirt_vmi_migration_data_remaining_bytes", {}).get(labels), timeout=30, what="migration metrics")
+            assert remaining > 0
+        fault(kubevirt, migration, state, source)
+        eventually(lambda: _ended(kubevirt, migration, fault), timeout=120,
+                   what=f"fault {number} ({fault.__name__}) ended {migration}", interval=0.3)
+        after = kubevirt.vmi("stayer")
+        assert after["metadata"]["uid"] == vmi["metadata"]["uid"], f"fault {number}: a new VMI"
+        assert after["status"]["nodeName"] == source and after["status"]["phase"] == "Running", after["status"]
+        migration_state = after["status"]["migrationState"]
+        assert migration_state["migrationUid"] == state["migrationUid"] and migration_state.get("failed"), \
+            (number, fault.__name__, migration_state)
+        if fault is _cancel:
+            assert migration_state.get("abortStatus") == "Succeeded", migration_state
+        before = last_counter(_console_on(kubevirt, vmi, source))
+        eventually(lambda: last_counter(_console_on(kubevirt, vmi, source)) > before, timeout=30,
+                   what=f"still counting on the source after fault {number} ({fault.__name__})")
+        eventually(lambda: _ready_for_the_next(kubevirt, vmi, state), timeout=90,
+                   what=f"cleaned up after fault {number}", interval=0.3)
+    lines = _console_on(kubevirt, vmi, source)
+    assert sum(markers.BOOTED in line for line in lines) == 1, "the guest rebooted on the source"
+    _set_bandwidth(kubevirt, None)
+    kubevirt.delete("virtualmachines", "stayer")
+    eventually(lambda: kubevirt.vmi("stayer") is None, timeout=90, what="stayer removed")
