@@ -11,45 +11,26 @@ Used by bench.run (row "upstream").
 
 from __future__ import annotations
 
-import base64
 import collections
-import ssl
 import time
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
-
+from bench.component_metrics import component_samples
 from bench.vmi_density import GROUP, NAMESPACE, VERSION, Cluster, Tracker, density_vmi, log, wait_until
-from pki.cluster_ca import SECRET as CA_SECRET
 
 Obj = dict[str, Any]
 REQUESTS = "kubevirt_rest_client_requests_total"
-COMPONENTS_SELECTOR = "prometheus.kubevirt.io=true"
-METRICS_PORT = 8443
 INTERVAL_SECONDS = 0.1  # upstream's density test creates one object every 100 ms
 Calls = collections.Counter  # (verb, resource) -> requests
 
 
 def scrape_requests(cluster: Cluster) -> Calls:
     """Requests made so far by every component with /metrics, summed by (verb, resource)."""
-    secret = cluster.core.read_namespaced_secret(CA_SECRET, "kubevirt", _request_timeout=30)
-    context = ssl.create_default_context(cadata=base64.b64decode(secret.data["tls.crt"]).decode())
     calls: Calls = collections.Counter()
-    pods = cluster.core.list_namespaced_pod("kubevirt", label_selector=COMPONENTS_SELECTOR, _request_timeout=30).items
-    for pod in pods:
-        if not pod.status.pod_ip:
-            continue
-        url = f"https://{pod.status.pod_ip}:{METRICS_PORT}/metrics"
-        with urllib.request.urlopen(url, context=context, timeout=10) as answer:
-            text = answer.read().decode()
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == REQUESTS:
-                    calls[(sample.labels.get("verb", ""), sample.labels.get("resource", ""))] += sample.value
-    if not pods:
-        raise RuntimeError(f"no component pods labelled {COMPONENTS_SELECTOR}")
+    for name, labels, value in component_samples(cluster):
+        if name == REQUESTS:
+            calls[(labels.get("verb", ""), labels.get("resource", ""))] += value
     return calls
 
 

@@ -1,4 +1,5 @@
-"""Notify v1: one acknowledged stream of domain events, in order, across reconnects."""
+"""Notify: one acknowledged stream of domain events, in order, across reconnects; a v1
+handler gets and acks them one by one, a v2 handler in batches."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from grpc_support.server import service, start_server
 from grpc_support.unix import unix_target
 from grpc_support.versions import info_service
 from kubevirt_grpc.notify.v1 import notify_pb2, notify_pb2_grpc
-from virt_handler.notify_server import NotifyServicer
+from virt_handler.notify_server import SUPPORTED_NOTIFY_VERSIONS, NotifyServicer
 from virt_launcher.notify_client import DomainNotifier
 
 HELLO = notify_pb2.Hello(vmi_namespace="default", vmi_name="testvmi", vmi_uid="uid-1")
@@ -40,10 +41,10 @@ class AckRecordingNotifier(DomainNotifier):
         await super()._on_reply(reply)
 
 
-async def _serve(socket: Path, sink: Sink) -> grpc.aio.Server:
+async def _serve(socket: Path, sink: Sink, versions: tuple[int, ...] = SUPPORTED_NOTIFY_VERSIONS) -> grpc.aio.Server:
     server, _ = await start_server([
         service(notify_pb2, "Notify", notify_pb2_grpc.add_NotifyServicer_to_server, NotifyServicer(sink)),
-        info_service("NotifyInfo", [1]),
+        info_service("NotifyInfo", versions),
     ], unix_socket=socket)
     return server
 
@@ -53,11 +54,11 @@ def _lifecycle(state: str) -> notify_pb2.DomainEvent:
                                   domain_json=json.dumps({"status": {"status": state}}).encode())
 
 
-def test_ten_thousand_events_acked_in_order(sockdir: Path) -> None:
+def test_ten_thousand_events_acked_one_by_one_by_a_v1_handler(sockdir: Path) -> None:
     async def scenario() -> None:
         socket = sockdir / "notify.sock"
         sink = Sink()
-        server = await _serve(socket, sink)
+        server = await _serve(socket, sink, versions=(1,))
         notifier = AckRecordingNotifier(socket, HELLO, window=1024)
         notifier.start()
         try:
@@ -73,11 +74,33 @@ def test_ten_thousand_events_acked_in_order(sockdir: Path) -> None:
     asyncio.run(scenario())
 
 
-def test_events_survive_a_handler_restart(sockdir: Path) -> None:
+def test_ten_thousand_events_acked_in_batches_by_a_v2_handler(sockdir: Path) -> None:
+    async def scenario() -> None:
+        socket = sockdir / "notify.sock"
+        sink = Sink()
+        server = await _serve(socket, sink)
+        notifier = AckRecordingNotifier(socket, HELLO, window=1024)
+        notifier.start()
+        try:
+            for i in range(10_000):
+                await notifier.send(_lifecycle("Running" if i % 2 else "Paused"))
+            await notifier.flush(timeout=60)
+        finally:
+            await notifier.close()
+            await server.stop(None)
+        assert sink.sequences == list(range(1, 10_001))
+        assert notifier.acks == sorted(set(notifier.acks)) and notifier.acks[-1] == 10_000
+        assert len(notifier.acks) < 10_000 / 2, "a burst should travel in batches"
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("versions", [(1,), (1, 2)], ids=["v1", "v2"])
+def test_events_survive_a_handler_restart(sockdir: Path, versions: tuple[int, ...]) -> None:
     async def scenario() -> None:
         socket = sockdir / "notify.sock"
         first_sink, second_sink = Sink(), Sink()
-        server = await _serve(socket, first_sink)
+        server = await _serve(socket, first_sink, versions)
         notifier = DomainNotifier(socket, HELLO, window=64, reconnect_delay=0.05)
         notifier.start()
         try:
@@ -87,7 +110,7 @@ def test_events_survive_a_handler_restart(sockdir: Path) -> None:
             await server.stop(None)
             for _ in range(50):  # buffered while no handler listens
                 await notifier.send(_lifecycle("Paused"))
-            server = await _serve(socket, second_sink)
+            server = await _serve(socket, second_sink, versions)
             await notifier.flush(timeout=30)
         finally:
             await notifier.close()
@@ -148,5 +171,31 @@ def test_malformed_messages_are_refused_with_a_reason(sockdir: Path) -> None:
         assert replies[2].rejected.reason  # the JSON error, as the sink raised it
         assert "sequence gap: expected 4, got 9" in replies[4].rejected.reason
         assert sink.sequences == [3]
+
+    asyncio.run(scenario())
+
+
+def test_a_batch_is_answered_with_its_refusals_then_one_ack(sockdir: Path) -> None:
+    async def scenario() -> None:
+        socket = sockdir / "notify.sock"
+        sink = Sink()
+        server = await _serve(socket, sink)
+        events = [notify_pb2.DomainEvent(sequence=1, type=notify_pb2.DOMAIN_LIFECYCLE, domain_json=b"{}"),
+                  notify_pb2.DomainEvent(sequence=2, type=notify_pb2.DOMAIN_LIFECYCLE, domain_json=b"{not json"),
+                  notify_pb2.DomainEvent(sequence=3, type=77),
+                  notify_pb2.DomainEvent(sequence=4, type=notify_pb2.DOMAIN_LIFECYCLE, domain_json=b"{}")]
+        resent = [*events[2:], notify_pb2.DomainEvent(sequence=5, type=notify_pb2.DOMAIN_LIFECYCLE)]
+        try:
+            async with grpc.aio.insecure_channel(unix_target(socket)) as channel:
+                messages = [notify_pb2.LauncherMessage(hello=notify_pb2.Hello(launcher_uid="batch-1")),
+                            notify_pb2.LauncherMessage(batch=notify_pb2.EventBatch(events=events)),
+                            notify_pb2.LauncherMessage(batch=notify_pb2.EventBatch(events=resent))]
+                replies = [reply async for reply in notify_pb2_grpc.NotifyStub(channel).Events(iter(messages))]
+        finally:
+            await server.stop(None)
+        kinds = [(r.WhichOneof("payload"), getattr(r, r.WhichOneof("payload")).sequence) for r in replies]
+        assert kinds == [("resume_from", 0), ("rejected", 2), ("rejected", 3), ("ack", 4), ("ack", 5)]
+        assert "unsupported event type 77" in replies[2].rejected.reason
+        assert sink.sequences == [1, 4, 5]  # the resent 3 and 4 are not applied twice
 
     asyncio.run(scenario())

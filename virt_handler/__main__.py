@@ -95,7 +95,7 @@ class VirtHandler:
     def _serve_metrics(self, port: int) -> MetricsServer:
         host = self._listen.rpartition(":")[0].strip("[]")  # next to NodeService, on the pod's address
         registry = component_registry()
-        for runtime in (self.grpc_metrics, self.workqueues, self.rest_metrics):
+        for runtime in (self.grpc_metrics, self.workqueues, self.rest_metrics, self.sync.event_latency):
             registry.register(runtime)
         registry.register(MigrationStatsCollector(self.node_name, self.sync.migration_reports, self.sync.vmis.get))
         self._launcher_stats = LauncherStatsScraper(self._sockets_dir)

@@ -4,6 +4,10 @@ Per launcher instance (``Hello.launcher_uid``) the handler remembers the last
 sequence it applied, answers a (re)connecting launcher with it, drops resent
 duplicates and refuses gaps. A malformed event is answered with ``Rejected`` and
 a reason; it never breaks the stream or the handler.
+
+A v2 launcher may send a batch of events in one message; the batch is answered with
+one cumulative Ack (after a Rejected per refused event), so a busy stream costs a
+message each way per batch, not per event.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import grpc
 
 from kubevirt_grpc.notify.v1 import notify_pb2, notify_pb2_grpc
 
-SUPPORTED_NOTIFY_VERSIONS = (1,)
+SUPPORTED_NOTIFY_VERSIONS = (1, 2)
 log = logging.getLogger(__name__)
 
 # Called once per new event, in sequence order. Raising ValueError rejects the event.
@@ -40,7 +44,13 @@ class NotifyServicer(notify_pb2_grpc.NotifyServicer):
         uid = hello.launcher_uid
         yield notify_pb2.HandlerMessage(resume_from=notify_pb2.Ack(sequence=self._applied.get(uid, 0)))
         async for message in request_iterator:
-            reply = await self._handle(hello, message)
+            kind = message.WhichOneof("payload")
+            if kind == "batch":
+                for reply in await self._handle_batch(hello, message.batch):
+                    yield reply
+                continue
+            reply = await self._apply(hello, message.event) if kind == "event" else _rejected(
+                0, "expected an event or a batch after Hello")
             if reply is not None:
                 yield reply
 
@@ -54,11 +64,21 @@ class NotifyServicer(notify_pb2_grpc.NotifyServicer):
                             "the first message of a Notify stream must be a Hello with launcher_uid set")
         raise AssertionError("unreachable: abort raises")
 
-    async def _handle(self, hello: notify_pb2.Hello,
-                      message: notify_pb2.LauncherMessage) -> notify_pb2.HandlerMessage | None:
-        if message.WhichOneof("payload") != "event":
-            return _rejected(0, "expected an event after Hello")
-        event = message.event
+    async def _handle_batch(self, hello: notify_pb2.Hello,
+                            batch: notify_pb2.EventBatch) -> list[notify_pb2.HandlerMessage]:
+        replies = []
+        for event in batch.events:
+            reply = await self._apply(hello, event)
+            if reply is not None and reply.WhichOneof("payload") == "rejected":
+                replies.append(reply)
+        # Every sequence up to the last one recorded was applied or refused with a reason.
+        last = self._applied.get(hello.launcher_uid)
+        if last is not None:
+            replies.append(notify_pb2.HandlerMessage(ack=notify_pb2.Ack(sequence=last)))
+        return replies
+
+    async def _apply(self, hello: notify_pb2.Hello,
+                     event: notify_pb2.DomainEvent) -> notify_pb2.HandlerMessage | None:
         if event.sequence < 1:
             return _rejected(event.sequence, "sequence must be 1 or more")
         last = self._applied.get(hello.launcher_uid)

@@ -27,6 +27,7 @@ from kubevirt_api.phases import VMIConditionType, VMIPhase
 from kubevirt_api.pod_layout import launcher_socket, notify_socket
 from kubevirt_grpc.notify.v1 import notify_pb2, notify_pb2_grpc
 from virt_handler.cmd_client import LauncherClient, LauncherError
+from virt_handler.event_latency import EventToStatusLatency
 from virt_handler.migrations import SourceSide, TargetSide, migration_state
 from virt_handler.notify_server import SUPPORTED_NOTIFY_VERSIONS, NotifyServicer
 from virt_handler.vmi_status import merge_conditions, status_update
@@ -69,6 +70,7 @@ class VMISync:
         self._domains: dict[str, Obj] = {}   # VMI key -> the domain as its launcher last reported it
         self._uids: dict[str, str] = {}      # VMI key -> uid, to clean up after the VMI is gone
         self._migration_reports: dict[str, Obj] = {}   # VMI key -> its launcher's last migration report
+        self.event_latency = EventToStatusLatency()
         # Set by the handler once NodeService serves: the two halves of a live migration.
         self.migration_source: SourceSide | None = None
         self.migration_target: TargetSide | None = None
@@ -122,6 +124,8 @@ class VMISync:
         with self._lock:
             if event.type == notify_pb2.DOMAIN_LIFECYCLE:
                 self._domains[key] = domain
+                # Stamped after the domain is stored: a write that misses it is not counted.
+                self.event_latency.event(key, event.timestamp_unix_nano)
             elif event.type == notify_pb2.DOMAIN_STATUS and (domain.get("status") or {}).get("migration"):
                 self._migration_reports[key] = domain["status"]["migration"]
             else:
@@ -133,6 +137,7 @@ class VMISync:
 
     def reconcile(self, key: str) -> float | None:
         vmi = self.vmis.get(key)
+        stamp = self.event_latency.take(key)
         if vmi is None:
             with self._lock:
                 self._domains.pop(key, None)
@@ -150,7 +155,12 @@ class VMISync:
             # A restarted handler: the launcher still runs the guest and tells its state.
             domain = self._ask_launcher(key, vmi)
         if domain is not None:
-            self._write_status(vmi, _status_from(vmi, domain))
+            try:
+                self._write_status(vmi, _status_from(vmi, domain))
+            except Exception:
+                self.event_latency.give_back(key, stamp)
+                raise
+            self.event_latency.reflected(stamp)
             vmi = self.vmis.get(key) or vmi
             phase = VMIPhase((vmi.get("status") or {}).get("phase", ""))
         if vmi["metadata"].get("deletionTimestamp") and phase == VMIPhase.RUNNING:

@@ -38,6 +38,18 @@ LAUNCHER_VERSION = "kubevirt-py-launcher/0.1.0"
 
 
 @dataclass(frozen=True)
+class _Pending:
+    """An event on its way to the Notify stream, stamped when libvirt (or the migration)
+    told us: the handler measures domain event -> VMI status from that stamp."""
+
+    kind: str  # "lifecycle" or "status"
+    stamp: int  # Unix nanoseconds
+    state: str = ""
+    reason: str = ""
+    held: bool = False  # an incoming domain's event: not ours until the migration is finalized
+
+
+@dataclass(frozen=True)
 class LauncherConfig:
     namespace: str
     name: str
@@ -60,9 +72,7 @@ class Launcher:
         self._prepare_disks = prepare_disks
         self.libvirtd: Libvirtd | TestDriver = (
             TestDriver(config.work_dir) if config.hypervisor == "test" else Libvirtd(config.work_dir))
-        # ("lifecycle", state, reason, held) or ("status", None, None, False); held: an event of
-        # an incoming domain that is not ours until the migration is finalized.
-        self._events: asyncio.Queue[tuple[str, str | None, str | None, bool]] = asyncio.Queue()
+        self._events: asyncio.Queue[_Pending] = asyncio.Queue()
         self._stopped = asyncio.Event()
         self._exit_code = 0
         self._started = False
@@ -78,7 +88,7 @@ class Launcher:
         connection = await asyncio.to_thread(libvirt.open, self.libvirtd.uri)
         events.watch_lifecycle(
             connection,
-            lambda _name, state, reason: loop.call_soon_threadsafe(self._lifecycle, state, reason),
+            lambda _name, state, reason: loop.call_soon_threadsafe(self._lifecycle, state, reason, time.time_ns()),
             lambda reason: loop.call_soon_threadsafe(self._libvirt_lost, f"connection closed (reason {reason})"))
         self.manager = DomainManager(connection, config.work_dir, self._prepare_disks, config.domain_type,
                                      config.image_store, config.serial_socket)
@@ -86,7 +96,7 @@ class Launcher:
             self.manager, config.cmd_socket.parent,
             self.libvirtd.socket if isinstance(self.libvirtd, Libvirtd) else None,
             on_status=lambda _state: loop.call_soon_threadsafe(self._events.put_nowait,
-                                                               ("status", None, None, False)),
+                                                               _Pending("status", time.time_ns())),
             on_finalized=self._finalized)
         notifier = self._notifier()
         server, _ = await start_server([
@@ -160,42 +170,43 @@ class Launcher:
         notifier.start()
         return notifier
 
-    def _lifecycle(self, state: str, reason: str) -> None:
+    def _lifecycle(self, state: str, reason: str, stamp: int | None = None) -> None:
         held = self.migration is not None and self.migration.incoming
-        self._events.put_nowait(("lifecycle", state, reason, held))
+        self._events.put_nowait(_Pending("lifecycle", stamp or time.time_ns(), state, reason, held))
 
     def _finalized(self) -> None:
         """The migrated guest is ours now: tell the handler its state, watch it from here on."""
         info = self.manager.info() if self.manager is not None else None
         status = (info or {}).get("status") or {}
-        self._events.put_nowait(("lifecycle", status.get("status", "Running"), status.get("reason", "Migrated"),
-                                 False))
+        self._events.put_nowait(_Pending("lifecycle", time.time_ns(), status.get("status", "Running"),
+                                         status.get("reason", "Migrated")))
 
-    async def _send(self, notifier: DomainNotifier | None, kind: int, domain: dict[str, Any]) -> None:
+    async def _send(self, notifier: DomainNotifier | None, kind: int, domain: dict[str, Any], stamp: int) -> None:
         if notifier is not None:
             await notifier.send(notify_pb2.DomainEvent(type=kind, domain_json=json.dumps(domain).encode(),
-                                                       timestamp_unix_nano=time.time_ns()))
+                                                       timestamp_unix_nano=stamp))
 
     async def _forward_events(self, notifier: DomainNotifier | None) -> None:
         while True:
-            kind, state, reason, held = await self._events.get()
-            if kind == "status":
-                await self._send(notifier, notify_pb2.DOMAIN_STATUS, await self._status_report())
+            pending = await self._events.get()
+            state, reason = pending.state, pending.reason
+            if pending.kind == "status":
+                await self._send(notifier, notify_pb2.DOMAIN_STATUS, await self._status_report(), pending.stamp)
                 continue
-            assert state is not None and reason is not None
-            if held:
+            if pending.held:
                 log.info("incoming domain is %s (%s): not ours until the migration is finalized", state, reason)
                 continue
             log.info("domain is %s (%s)", state, reason)
             if state in ("Running", "Paused"):
                 self._started = True
-            await self._send(notifier, notify_pb2.DOMAIN_LIFECYCLE, await self._domain_report(state, reason))
+            await self._send(notifier, notify_pb2.DOMAIN_LIFECYCLE, await self._domain_report(state, reason),
+                             pending.stamp)
             if state == "Shutoff" and self._started:
                 if reason == "Migrated":
                     # The guest lives on the target now: report how the migration ended, then go.
                     if self.migration is not None:
                         await self.migration.wait_outgoing(timeout=30)
-                    await self._send(notifier, notify_pb2.DOMAIN_STATUS, await self._status_report())
+                    await self._send(notifier, notify_pb2.DOMAIN_STATUS, await self._status_report(), time.time_ns())
                     self.stop(0)
                 else:
                     self.stop(0 if reason in ("Shutdown", "Destroyed") else 1)

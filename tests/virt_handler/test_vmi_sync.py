@@ -61,6 +61,9 @@ def test_scheduled_vmi_runs_and_a_deleted_one_is_shut_down(api, work: Path) -> N
         eventually(lambda: _phase(custom, "synced") == "Running", timeout=60)
         status = custom.get_namespaced_custom_object(*GROUP, "synced")["status"]
         assert {c["type"]: c["status"] for c in status["conditions"]}["Ready"] == "True"
+        # The Running event's way to the status was measured from the launcher's stamp.
+        counts = [s.value for m in handler.event_latency.collect() for s in m.samples if s.name.endswith("_count")]
+        assert counts and counts[0] >= 1
         custom.delete_namespaced_custom_object(*GROUP, "synced")
         eventually(lambda: _phase(custom, "synced") == "Succeeded", timeout=60)
         assert launcher.wait_exit(30) == 0
