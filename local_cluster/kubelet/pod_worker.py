@@ -65,6 +65,7 @@ from local_cluster.kubelet.sandbox_spec import (
 )
 from local_cluster.kubelet.host_paths import NodeHostPaths
 from local_cluster.kubelet.volumes import PreparedVolume, VolumeError, prepare_volumes
+from local_cluster.kubelet.wakeup import Wakeup, exit_fd
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +85,18 @@ class WorkerSettings:
     backoff: BackoffPolicy = BackoffPolicy()
     python: str = sys.executable
     poll_interval: float = 0.1
+    # A settled pod (every container started, nothing changing) is looked at this often;
+    # exits, pod updates and probe changes still wake it at once.
+    idle_poll_interval: float = 1.0
     # Retry delay for CreateContainerConfigError and volume setup failures; the
     # agent's update() with fresher objects also triggers a retry at once.
     retry_interval: float = 2.0
     # After SIGKILL, how long a trampoline may take to report before it is killed too.
     kill_timeout: float = 5.0
+
+
+# Steps without a change before a settled pod is looked at less often.
+QUIET_STEPS_BEFORE_IDLE = 5
 
 
 def pod_uid_of(pod: dict[str, Any]) -> str:
@@ -148,7 +156,7 @@ class PodWorker:
         self._sources = sources
         self._sources_version = 0
         self._terminate_request: float | None = None
-        self._wake = threading.Event()
+        self._wake = Wakeup()
         self._closing = threading.Event()
         self._stopped = threading.Event()
         self._status_lock = threading.Lock()
@@ -158,6 +166,7 @@ class PodWorker:
         # Owned by the worker thread only.
         self._applied_sources_version = -1
         self._popens: dict[str, Popen[bytes]] = {}
+        self._exit_fds: dict[str, int] = {}  # container -> its trampoline's pidfd
         self._probes: dict[str, tuple[int, ContainerProbes]] = {}
         self._volumes: dict[str, PreparedVolume] | None = None
         self._thread = threading.Thread(target=self._run, name=f"pod-{self.uid}", daemon=True)
@@ -248,22 +257,41 @@ class PodWorker:
     # -- the worker thread ------------------------------------------------
 
     def _run(self) -> None:
+        quiet_steps = 0
         while not self._closing.is_set():
+            changed = True
             try:
                 pod = self._tick()
                 status = self._compute_status(pod)
-                self._persist()
-                self._publish(status)
+                changed = self._persist() | self._publish(status)
                 if self._state.terminating and not self._any_active():
                     # Only now: whoever waits for termination reads the final status.
                     self._stopped.set()
                     break
             except Exception:  # noqa: BLE001 - supervision must survive its own bugs
                 log.exception("pod %s: supervision step failed", self.uid)
-            self._wake.wait(self._settings.poll_interval)
+            quiet_steps = 0 if changed else quiet_steps + 1
+            idle = quiet_steps >= QUIET_STEPS_BEFORE_IDLE and self._settled()
+            self._wake.wait(self._settings.idle_poll_interval if idle else self._settings.poll_interval,
+                            self._exit_fds.values())
             self._wake.clear()
         for _, probes in self._probes.values():
             probes.stop()
+        for name in list(self._exit_fds):
+            self._close_exit_fd(name)
+        self._wake.close()
+
+    def _settled(self) -> bool:
+        """Nothing due soon: no termination under way, no container between launch and start."""
+        if self._state.terminating:
+            return False
+        return all(r.run is None or r.run.exit is not None or r.run.container is not None
+                   for r in self._state.containers.values())
+
+    def _close_exit_fd(self, name: str) -> None:
+        fd = self._exit_fds.pop(name, None)
+        if fd is not None:
+            os.close(fd)
 
     def _any_active(self) -> bool:
         return any(r.run is not None and r.run.active for r in self._state.containers.values())
@@ -360,6 +388,7 @@ class PodWorker:
         """Collect the trampoline once it reported, so that a finished termination
         leaves no process of the pod behind, adopted trampolines included."""
         popen = self._popens.pop(name, None)
+        self._close_exit_fd(name)
         if popen is None:
             if not wait_exit(run.shim, 2.0):
                 log.warning("pod %s: trampoline of %s lingers after reporting", self.uid, run.run_dir)
@@ -500,6 +529,9 @@ class PodWorker:
         self._persist()
         popen = launch(sandbox, self.pod_dir.log_file(record.name, attempt), settings.python)
         self._popens[record.name] = popen
+        self._close_exit_fd(record.name)
+        if (fd := exit_fd(popen.pid)) is not None:
+            self._exit_fds[record.name] = fd
         record.run.shim = ProcessIdentity.of(popen.pid)
         self._persist()
         # Like kubelet, keep the current and the previous run (`logs --previous`).
@@ -608,23 +640,28 @@ class PodWorker:
                 )
         return pod_status(pod, self._state, views, now_text())
 
-    def _persist(self) -> None:
+    def _persist(self) -> bool:
+        """Save the state if it changed; whether it did."""
         serialized = json.dumps(self._state.to_json(), sort_keys=True)
-        if serialized != self._saved:
-            self._state.save(self.pod_dir.state_file)
-            self._saved = serialized
+        if serialized == self._saved:
+            return False
+        self._state.save(self.pod_dir.state_file)
+        self._saved = serialized
+        return True
 
-    def _publish(self, status: dict[str, Any]) -> None:
+    def _publish(self, status: dict[str, Any]) -> bool:
+        """Hand a changed status to the agent; whether it changed."""
         with self._status_lock:
             self._status = status
         if status == self._published:
-            return
+            return False
         self._published = status
         if self._on_status is not None:
             try:
                 self._on_status(self.uid, copy.deepcopy(status))
             except Exception:  # noqa: BLE001 - the agent's problem, not the pod's
                 log.exception("pod %s: status callback failed", self.uid)
+        return True
 
 
 def _host_paths_to_keep(python: str) -> list[str]:
