@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from local_cluster.apiserver import errors
+from local_cluster.apiserver import ca_bundles, errors
 from local_cluster.apiserver.context import RequestContext
 from local_cluster.apiserver.patch import json_patch
 from local_cluster.apiserver.resources import ResourceInfo
@@ -194,8 +194,7 @@ def _tls(client_config: Obj) -> ssl.SSLContext | bool:
     bundle = client_config.get("caBundle")
     if not bundle:
         return True  # the system trust store, as kube-apiserver uses without a caBundle
-    context = ssl.create_default_context(cadata=base64.b64decode(bundle).decode())
-    return context
+    return ca_bundles.trusting(bundle)
 
 
 # Subresources whose request body is a kind of its own (kind names the body, resource the pod).

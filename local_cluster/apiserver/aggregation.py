@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import ssl
 from typing import Any
 
@@ -11,7 +10,7 @@ import aiohttp
 from aiohttp import web
 
 from kube_client.timestamps import now_text
-from local_cluster.apiserver import errors
+from local_cluster.apiserver import ca_bundles, errors
 from local_cluster.apiserver.services import ServiceResolver, ServiceUnreachable
 
 Obj = dict[str, Any]
@@ -143,7 +142,7 @@ def _tls(spec: Obj) -> ssl.SSLContext | bool:
     if spec.get("insecureSkipTLSVerify"):
         return False
     if spec.get("caBundle"):
-        return ssl.create_default_context(cadata=base64.b64decode(spec["caBundle"]).decode())
+        return ca_bundles.trusting(spec["caBundle"])
     return True
 
 

@@ -7,6 +7,7 @@ nsenter, with the container's environment, as `kubectl exec` would.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import os
 import signal
@@ -70,16 +71,22 @@ def _tcp(handler: dict[str, Any], target: ProbeTarget, timeout: float) -> bool:
         return False
 
 
+@functools.cache
+def _unverified_tls() -> ssl.SSLContext:
+    """Like kubelet, probes do not verify the serving certificate. One context for all:
+    building one loads the system's CA store, far dearer than the probe itself."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 def _http(handler: dict[str, Any], target: ProbeTarget, timeout: float) -> bool:
     host = handler.get("host") or target.pod_ip
     port = _port(handler.get("port"), target)
     if (handler.get("scheme") or "HTTP").upper() == "HTTPS":
-        # Like kubelet, probes do not verify the serving certificate.
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
         connection: http.client.HTTPConnection = http.client.HTTPSConnection(
-            host, port, timeout=timeout, context=context
+            host, port, timeout=timeout, context=_unverified_tls()
         )
     else:
         connection = http.client.HTTPConnection(host, port, timeout=timeout)
