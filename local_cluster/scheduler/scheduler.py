@@ -15,6 +15,7 @@ import logging
 import random
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from kubernetes import client
@@ -40,6 +41,8 @@ POD_SCHEDULED = "PodScheduled"
 # comes (the pod vanished in between), stop counting it after this long.
 ASSUME_SECONDS = 30.0
 _IDLE_WAIT = 1.0
+# Bindings in flight at once.
+BINDING_WORKERS = 8
 
 
 class Scheduler:
@@ -63,6 +66,7 @@ class Scheduler:
         self._reflectors = (self._pods, self._nodes, self._namespaces)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._binder = ThreadPoolExecutor(BINDING_WORKERS, thread_name_prefix="scheduler-bind")
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -84,6 +88,8 @@ class Scheduler:
         self._pending.close()
         stop_and_join(self._reflectors, self._thread, "the scheduling loop", timeout)
         self._thread = None
+        # Bindings under way finish on their own (each call is bounded); none starts anew.
+        self._binder.shutdown(wait=False, cancel_futures=True)
 
     # --- what the watches report ------------------------------------------------------
 
@@ -169,18 +175,25 @@ class Scheduler:
             self._report_unschedulable(pod, unschedulable_message(len(snapshot.nodes), failures))
             return
         node = choose_node(pod, facts.requests, feasible, self._rng).name
+        # Assumed on the node from now on; the binding itself runs apart (as kube-scheduler's
+        # binding cycle does), so the next pod need not wait for this one's API calls.
+        with self._lock:
+            self._assumed[key] = (node, time.monotonic() + ASSUME_SECONDS)
+        snapshot.place(pod, node)
+        self._pending.remove(key)
+        self._binder.submit(self._binding_cycle, key, pod, node)
+
+    def _binding_cycle(self, key: str, pod: Obj, node: str) -> None:
         try:
             self._bind(pod, node)
         except Exception as error:
+            with self._lock:
+                self._assumed.pop(key, None)
             self._pending.failed(key, unschedulable=False)
             if status_code(error) not in (404, 409):  # gone or bound by someone else: nothing to report
                 log.warning("binding %s to %s failed: %s", key, node, error)
                 self._recorder.record("Pod", pod, WARNING, "FailedScheduling", f"Binding rejected: {error}")
             return
-        with self._lock:
-            self._assumed[key] = (node, time.monotonic() + ASSUME_SECONDS)
-        snapshot.place(pod, node)
-        self._pending.remove(key)
         log.info("bound %s to %s", key, node)
         self._after_bind(pod, node)
 
