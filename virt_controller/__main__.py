@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import dataclass
 
 from kubernetes import client
 
@@ -37,12 +38,23 @@ from virt_controller.vmi_controller import VMIController
 LEASE_NAME = "virt-controller"
 
 
+@dataclass(frozen=True)
+class Threads:
+    """Workers per controller. Upstream's defaults: 10 for VMIs (most of a VMI's start is
+    waiting on API calls, so its queue needs many), 3 for the others."""
+
+    vmi: int = 10
+    vm: int = 3
+    migration: int = 3
+    other: int = 3
+
+
 class VirtController:
     """All controllers of this process, gated by one leader election."""
 
     def __init__(self, api, namespace: str, launcher_image: str, *,
                  heartbeat_timeout: float = HEARTBEAT_TIMEOUT_SECONDS, metrics_port: int | None = None,
-                 metrics_host: str = "127.0.0.1", **lease_timing: float) -> None:
+                 metrics_host: str = "127.0.0.1", threads: Threads = Threads(), **lease_timing: float) -> None:
         # lease_timing: lease_duration, renew_deadline, retry_period (seconds), for tests.
         # metrics_port: where /metrics is served (HTTPS on metrics_host); None: not at all.
         self._api = api
@@ -51,8 +63,8 @@ class VirtController:
         self.heartbeats = HandlerHeartbeats(api, namespace)
         migration_config = CachedMigrationConfig(api, namespace)
         self.migrations = MigrationController(api, launcher_image=launcher_image, config=migration_config,
-                                              leader=self.leader)
-        vmis = VMIController(api, launcher_image=launcher_image, leader=self.leader)
+                                              leader=self.leader, workers=threads.migration)
+        vmis = VMIController(api, launcher_image=launcher_image, leader=self.leader, workers=threads.vmi)
         self.registry = component_registry()
         register_migration_metrics(self.registry, self.migrations.migrations, self.migrations.vmis,
                                    self.leader.is_leader)
@@ -64,7 +76,8 @@ class VirtController:
         self.metrics: MetricsServer | None = None
         self.parts = [vmis, self.migrations,
                       EvacuationController(api, config=migration_config, leader=self.leader),
-                      VMController(api, leader=self.leader), ReplicaSetController(api, leader=self.leader),
+                      VMController(api, leader=self.leader, workers=threads.vm),
+                      ReplicaSetController(api, leader=self.leader, workers=threads.other),
                       NodeController(api, heartbeat_timeout=heartbeat_timeout, leader=self.leader,
                                      stream_beats=self.heartbeats.last_beat)]
         # Every replica's own queues and API requests, leading or not (as upstream's).
@@ -112,18 +125,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--launcher-image", default=LAUNCHER_IMAGE)
     parser.add_argument("--heartbeat-timeout", type=float, default=HEARTBEAT_TIMEOUT_SECONDS, metavar="SECONDS",
                         help="a node whose virt-handler has not beaten for this long loses its VMIs")
+    parser.add_argument("--vmi-controller-threads", type=int, default=Threads.vmi, metavar="N",
+                        help=f"workers of the VMI controller (default {Threads.vmi})")
+    parser.add_argument("--controller-threads", type=int, default=Threads.vm, metavar="N",
+                        help=f"workers of each other controller (default {Threads.vm})")
     add_metrics_port_argument(parser)
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     if args.heartbeat_timeout <= 0:
         parser.error("--heartbeat-timeout: must be a positive number of seconds")
+    for flag, value in (("--vmi-controller-threads", args.vmi_controller_threads),
+                        ("--controller-threads", args.controller_threads)):
+        if not 1 <= value <= 100:
+            parser.error(f"{flag}: must be between 1 and 100, got {value}")
+    threads = Threads(vmi=args.vmi_controller_threads, vm=args.controller_threads,
+                      migration=args.controller_threads, other=args.controller_threads)
     # The pod's own address, as virt-api and virt-handler bind theirs: pods of a local
     # cluster share one host, each with its own loopback address.
     metrics_host = os.environ.get("POD_IP", "127.0.0.1")
     return run_until_signalled(lambda api: VirtController(api, args.namespace, args.launcher_image,
                                                           heartbeat_timeout=args.heartbeat_timeout,
                                                           metrics_port=args.metrics_port or None,
-                                                          metrics_host=metrics_host),
+                                                          metrics_host=metrics_host, threads=threads),
                                args.kubeconfig, args.verbose)
 
 
