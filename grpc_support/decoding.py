@@ -1,11 +1,11 @@
 """Requests that are not the message they claim to be answer INVALID_ARGUMENT.
 
 grpc.aio turns a request deserializer's exception into UNKNOWN ("Unexpected <class
-DecodeError>..."), which tells a peer nothing about whose fault it was. For methods with
-one request message the deserializer is wrapped so that a parse failure reaches the
-behavior as a marker, and the behavior refuses it with INVALID_ARGUMENT naming the
-message type. Streaming requests are left as grpc.aio handles them: their servicers read
-through iterators and context.read(), which a marker would have to be threaded through.
+DecodeError>..."), which tells a peer nothing about whose fault it was. The deserializer
+is wrapped so that a parse failure reaches the behavior as a marker, and the behavior
+refuses it with INVALID_ARGUMENT naming the message type: for one request message before
+the servicer runs; for a request stream when the servicer reads that message, through
+the request iterator or context.read() (the context is wrapped for that).
 """
 
 from __future__ import annotations
@@ -56,6 +56,43 @@ def _guard(behavior: Callable[..., Any]) -> Callable[..., Any] | None:
     return None
 
 
+class _RefusingContext:
+    """The servicer's context, whose read() refuses an undecodable message."""
+
+    def __init__(self, context: grpc.aio.ServicerContext) -> None:
+        self._context = context
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+    async def read(self) -> Any:
+        message = await self._context.read()
+        if isinstance(message, _Undecodable):
+            await _refuse(message, self._context)
+        return message
+
+
+async def _refusing(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    async for message in requests:
+        if isinstance(message, _Undecodable):
+            await _refuse(message, context)
+        yield message
+
+
+def _guard_stream(behavior: Callable[..., Any]) -> Callable[..., Any] | None:
+    """A request-streaming behavior, refusing undecodable messages as it reads them."""
+    if inspect.isasyncgenfunction(behavior):
+        async def streaming(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async for response in behavior(_refusing(requests, context), _RefusingContext(context)):
+                yield response
+        return streaming
+    if inspect.iscoroutinefunction(behavior):
+        async def answering(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+            return await behavior(_refusing(requests, context), _RefusingContext(context))
+        return answering
+    return None
+
+
 class RefuseUndecodable(grpc.aio.ServerInterceptor):
     def __init__(self) -> None:
         # grpc hands out the same handler object per method: wrap each once.
@@ -65,7 +102,7 @@ class RefuseUndecodable(grpc.aio.ServerInterceptor):
                                                              Awaitable[grpc.RpcMethodHandler]],
                                 handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        if handler is None or handler.request_streaming or handler.request_deserializer is None:
+        if handler is None or handler.request_deserializer is None:
             return handler
         known = self._wrapped.get(handler_call_details.method)
         if known is not None and known[0] is handler:
@@ -76,8 +113,12 @@ class RefuseUndecodable(grpc.aio.ServerInterceptor):
 
 
 def _wrap(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-    field = "unary_stream" if handler.response_streaming else "unary_unary"
-    guarded = _guard(getattr(handler, field))
+    if handler.request_streaming:
+        field = "stream_stream" if handler.response_streaming else "stream_unary"
+        guarded = _guard_stream(getattr(handler, field))
+    else:
+        field = "unary_stream" if handler.response_streaming else "unary_unary"
+        guarded = _guard(getattr(handler, field))
     if guarded is None:
         return handler
     return handler._replace(**{field: guarded, "request_deserializer": _safe(handler.request_deserializer)})

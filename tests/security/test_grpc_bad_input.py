@@ -150,11 +150,13 @@ def test_notify_rejects_malformed_domains_with_the_handlers_own_sink(sockdir: Pa
 
                 raw = channel.stream_stream("/kubevirt.notify.v1.Notify/Events",
                                             request_serializer=_identity, response_deserializer=_identity)
-                # Streamed requests keep grpc.aio's own refusal of undecodable bytes (UNKNOWN,
-                # naming the message type): the stream ends, the server does not.
-                call = raw(iter([GARBAGE[0]]), timeout=10)
-                details = await _refused(call.read(), grpc.StatusCode.UNKNOWN)
-                assert "kubevirt.notify.v1.LauncherMessage" in details
+                # Undecodable bytes in a stream: refused naming the message type; the stream
+                # ends, the server does not.
+                for body in GARBAGE:
+                    call = raw(iter([HELLO.SerializeToString(), body]), timeout=10)
+                    assert notify_pb2.HandlerMessage.FromString(await call.read()).HasField("resume_from")
+                    details = await _refused(call.read(), grpc.StatusCode.INVALID_ARGUMENT)
+                    assert "kubevirt.notify.v1.LauncherMessage" in details
                 call = raw(iter([OVERSIZED]), timeout=30)
                 details = await _refused(call.read(), grpc.StatusCode.RESOURCE_EXHAUSTED)
                 assert "larger than max" in details
@@ -206,6 +208,15 @@ def test_nodeservice_refuses_garbage_oversized_and_escaping_uids(sockdir: Path) 
                 console = stub.Console(iter([pb.ConsoleInput(open=ref)]), timeout=10)
                 details = await _refused(console.read(), grpc.StatusCode.INVALID_ARGUMENT)
                 assert details.startswith("open.uid:"), details
+
+            # Undecodable messages in a request stream, read through context.read().
+            for method, message in (("Console", "ConsoleInput"), ("MigrationTunnel", "TunnelFrame")):
+                streamed = channel.stream_stream(f"/kubevirt.nodeservice.v1.NodeService/{method}",
+                                                 request_serializer=_identity, response_deserializer=_identity)
+                for body in GARBAGE:
+                    details = await _refused(streamed(iter([body]), timeout=10).read(),
+                                             grpc.StatusCode.INVALID_ARGUMENT)
+                    assert f"kubevirt.nodeservice.v1.{message}" in details, details
 
             missing = await stub.Pause(pb.VMIRef(namespace="default", name="v", uid="no-such-uid"), timeout=10)
             assert not missing.success and "has no launcher" in missing.message
