@@ -25,14 +25,17 @@ log = logging.getLogger(__name__)
 
 # Called once per new event, in sequence order. Raising ValueError rejects the event.
 EventSink = Callable[[notify_pb2.Hello, notify_pb2.DomainEvent], Awaitable[None] | None]
+# Called for each stream's Hello: a launcher (re)connected, its Cmd server up.
+HelloSink = Callable[[notify_pb2.Hello], None]
 
 
 _KNOWN_TYPES = frozenset(v for v in notify_pb2.EventType.values() if v != notify_pb2.EVENT_TYPE_UNSPECIFIED)
 
 
 class NotifyServicer(notify_pb2_grpc.NotifyServicer):
-    def __init__(self, sink: EventSink) -> None:
+    def __init__(self, sink: EventSink, on_hello: HelloSink | None = None) -> None:
         self._sink = sink
+        self._on_hello = on_hello
         self._applied: dict[str, int] = {}
 
     def last_applied(self, launcher_uid: str) -> int | None:
@@ -42,6 +45,8 @@ class NotifyServicer(notify_pb2_grpc.NotifyServicer):
                      context: grpc.aio.ServicerContext) -> AsyncIterator[notify_pb2.HandlerMessage]:
         hello = await self._read_hello(request_iterator, context)
         uid = hello.launcher_uid
+        if self._on_hello is not None:
+            self._on_hello(hello)
         yield notify_pb2.HandlerMessage(resume_from=notify_pb2.Ack(sequence=self._applied.get(uid, 0)))
         async for message in request_iterator:
             kind = message.WhichOneof("payload")

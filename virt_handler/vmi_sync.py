@@ -36,6 +36,8 @@ Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 
 VMIS = Resource("kubevirt.io", "v1", "virtualmachineinstances")
+# How often a VMI whose launcher is not up yet is looked at again; a launcher's Notify
+# Hello wakes it at once (see _launcher_up).
 LAUNCHER_WAIT_SECONDS = 1.0
 
 
@@ -113,10 +115,15 @@ class VMISync:
     async def _serve_notify(self) -> Any:
         server, _ = await start_server([
             service(notify_pb2, "Notify", notify_pb2_grpc.add_NotifyServicer_to_server,
-                    NotifyServicer(self._domain_event)),
+                    NotifyServicer(self._domain_event, self._launcher_up)),
             info_service("NotifyInfo", SUPPORTED_NOTIFY_VERSIONS, "kubevirt-py-handler/0.1.0"),
         ], unix_socket=self.notify_socket)
         return server
+
+    def _launcher_up(self, hello: notify_pb2.Hello) -> None:
+        """A launcher said hello: its Cmd server is up, so a VMI waiting for it goes on now
+        rather than at its next poll."""
+        self.controller.enqueue(f"{hello.vmi_namespace}/{hello.vmi_name}")
 
     def _domain_event(self, hello: notify_pb2.Hello, event: notify_pb2.DomainEvent) -> None:
         key = f"{hello.vmi_namespace}/{hello.vmi_name}"

@@ -98,12 +98,13 @@ class Launcher:
             on_status=lambda _state: loop.call_soon_threadsafe(self._events.put_nowait,
                                                                _Pending("status", time.time_ns())),
             on_finalized=self._finalized)
-        notifier = self._notifier()
         server, _ = await start_server([
             service(cmd_pb2, "Cmd", cmd_pb2_grpc.add_CmdServicer_to_server,
                     CmdServicer(self.manager, migration=self.migration)),
             info_service("CmdInfo", SUPPORTED_CMD_VERSIONS, LAUNCHER_VERSION),
         ], unix_socket=config.cmd_socket)
+        # After Cmd serves: the handler takes the stream's Hello as "the launcher is up".
+        notifier = self._notifier()
         tasks = [asyncio.create_task(self._forward_events(notifier)), asyncio.create_task(self._supervise())]
         try:
             await self._stopped.wait()
