@@ -7,8 +7,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from virt_launcher.storage.cloud_init_data import resolve_cloud_init
 from virt_launcher.storage.context import StorageContext
 from virt_launcher.storage.disk import PreparedDisk
@@ -21,6 +19,9 @@ NOCLOUD_LABEL = "cidata"
 
 
 def nocloud_meta_data(vmi: Mapping[str, Any]) -> bytes:
+    # Imported here: most launchers (no cloud-init) need not pay for it at start.
+    import yaml
+
     meta = {"instance-id": instance_id(vmi), "local-hostname": hostname(vmi)}
     return yaml.safe_dump(meta, default_flow_style=False, sort_keys=False).encode()
 
