@@ -15,7 +15,8 @@ from kubernetes import client
 from kube_client.controller import Controller, ControllerExpectations, SharedInformer
 from kube_client.controller.resource import PODS, Resource
 from kube_client.controller.store import controller_uid_index
-from kube_client.rawapi import MERGE_PATCH, call, patch_status_of_version
+from kube_client.controller.written import WrittenObjects
+from kube_client.rawapi import MERGE_PATCH, call, object_key, patch_status_of_version
 from kube_client.timestamps import now_text
 from kubevirt_api import labels
 from kubevirt_api.phases import VMIConditionType, VMIPhase
@@ -64,6 +65,7 @@ class VMIController:
         self._core = client.CoreV1Api(api)
         self._image = launcher_image
         self.expectations = ControllerExpectations()
+        self._written = WrittenObjects()
         self.vmis = SharedInformer(api, VMIS, name="vmis")
         self.pods = SharedInformer(api, PODS, label_selector=f"{labels.APP_LABEL}={labels.VIRT_LAUNCHER}",
                                    name="launcher-pods")
@@ -83,7 +85,7 @@ class VMIController:
     # --- reconcile ------------------------------------------------------------------------
 
     def reconcile(self, key: str) -> float | None:
-        vmi = self.vmis.get(key)
+        vmi = self._written.newest(key, self.vmis.get(key))
         if vmi is None:
             self.expectations.delete_expectations(key)
             return None  # its pod goes with it (owner reference)
@@ -182,10 +184,10 @@ class VMIController:
         wanted = finalizers + [labels.VMI_FINALIZER] if present else [f for f in finalizers
                                                                       if f != labels.VMI_FINALIZER]
         try:
-            return call(self._custom.patch_namespaced_custom_object, VMIS.group, VMIS.version, meta["namespace"],
-                        VMIS.plural, meta["name"], {"metadata": {"finalizers": wanted,
-                                                                 "resourceVersion": meta["resourceVersion"]}},
-                        _content_type=MERGE_PATCH)
+            return self._remember(vmi, call(
+                self._custom.patch_namespaced_custom_object, VMIS.group, VMIS.version, meta["namespace"],
+                VMIS.plural, meta["name"], {"metadata": {"finalizers": wanted, "resourceVersion": meta["resourceVersion"]}},
+                _content_type=MERGE_PATCH))
         except client.ApiException as error:
             if error.status != 404:
                 raise
@@ -196,9 +198,10 @@ class VMIController:
         if ((vmi["metadata"].get("labels") or {}).get(labels.NODE_NAME_LABEL)) == node:
             return vmi
         meta = vmi["metadata"]
-        return call(self._custom.patch_namespaced_custom_object, VMIS.group, VMIS.version, meta["namespace"],
-                    VMIS.plural, meta["name"], {"metadata": {"labels": {labels.NODE_NAME_LABEL: node}}},
-                    _content_type=MERGE_PATCH)
+        return self._remember(vmi, call(self._custom.patch_namespaced_custom_object, VMIS.group, VMIS.version,
+                                        meta["namespace"], VMIS.plural, meta["name"],
+                                        {"metadata": {"labels": {labels.NODE_NAME_LABEL: node}}},
+                                        _content_type=MERGE_PATCH))
 
     def _set_status(self, vmi: Obj, changes: Obj, phase: VMIPhase) -> Obj:
         """Returns the VMI as written (or as it was, when nothing changed)."""
@@ -209,4 +212,7 @@ class VMIController:
         if phase.value and current.get("phase") != phase.value:
             status["phaseTransitionTimestamps"] = [*(current.get("phaseTransitionTimestamps") or []),
                                                    {"phase": phase.value, "phaseTransitionTimestamp": now_text()}]
-        return patch_status_of_version(self._custom, VMIS, vmi, status)
+        return self._remember(vmi, patch_status_of_version(self._custom, VMIS, vmi, status))
+
+    def _remember(self, before: Obj, after: Obj) -> Obj:
+        return self._written.remember(object_key(before), before, after)
