@@ -19,7 +19,8 @@ from kubernetes import client
 from kube_client import timestamps
 from kube_client.controller import Controller, ControllerExpectations, SharedInformer
 from kube_client.controller.resource import Resource
-from kube_client.rawapi import call, patch_status_of_version
+from kube_client.controller.written import WrittenObjects
+from kube_client.rawapi import call, object_key, patch_status_of_version
 from kubevirt_api.groups import API_VERSION, VIRTUAL_MACHINE
 from kubevirt_api.objects import SpecError, condition_true, run_strategy, vmi_phase
 from kubevirt_api.phases import RunStrategy, VMIPhase
@@ -81,6 +82,7 @@ class VMController:
         self._custom = client.CustomObjectsApi(api)
         self._backoff_base = backoff_base
         self.expectations = ControllerExpectations()
+        self._written = WrittenObjects()
         self.vms = SharedInformer(api, VMS, name="vms")
         self.vmis = SharedInformer(api, VMIS, name="vm-vmis")
         self.controller = Controller("vm", self.reconcile, workers=workers, informers=[self.vms, self.vmis],
@@ -96,7 +98,7 @@ class VMController:
         self.controller.stop(timeout)
 
     def reconcile(self, key: str) -> float | None:
-        vm = self.vms.get(key)
+        vm = self._written.newest(key, self.vms.get(key))
         if vm is None:
             self.expectations.delete_expectations(key)
             return None
@@ -220,4 +222,4 @@ class VMController:
             status["startFailure"] = None  # merge patch: remove it
         if remaining_requests == []:
             status["stateChangeRequests"] = None
-        patch_status_of_version(self._custom, VMS, vm, status)
+        self._written.remember(object_key(vm), vm, patch_status_of_version(self._custom, VMS, vm, status))
