@@ -36,6 +36,8 @@ Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 
 VMIS = Resource("kubevirt.io", "v1", "virtualmachineinstances")
+# Most of a reconcile waits on a launcher or the API server (as upstream, which runs 10).
+VMI_WORKERS = 10
 # How often a VMI whose launcher is not up yet is looked at again; a launcher's Notify
 # Hello wakes it at once (see _launcher_up).
 LAUNCHER_WAIT_SECONDS = 1.0
@@ -79,7 +81,7 @@ class VMISync:
         self._lock = threading.Lock()
         self.vmis = SharedInformer(api, VMIS, label_selector=f"{labels.NODE_NAME_LABEL}={node_name}",
                                    name=f"vmis-{node_name}")
-        self.controller = Controller("handler-vmi", self.reconcile, workers=2, informers=[self.vmis])
+        self.controller = Controller("handler-vmi", self.reconcile, workers=VMI_WORKERS, informers=[self.vmis])
         self.controller.watch(self.vmis)
         # The VMIs migrating to this node, seen through the label the migration controller sets.
         self.incoming = SharedInformer(api, VMIS, label_selector=f"{labels.MIGRATION_TARGET_NODE_LABEL}={node_name}",
