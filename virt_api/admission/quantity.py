@@ -24,15 +24,11 @@ class Quantity:
 def read_quantity(raw: Any) -> Quantity:
     if raw is None:
         return Quantity()
-    # JSON booleans are ints to Python; a quantity is a number or a string, never a bool.
-    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
-        return Quantity(valid=False)
     try:
-        value = Decimal(parse_quantity(raw))
-    except (ValueError, TypeError, ArithmeticError):
+        # Refuses booleans, other types, NaN and infinities as well as malformed strings.
+        return Quantity(parse_quantity(raw))
+    except ValueError:
         return Quantity(valid=False)
-    # NaN and infinities parse as Decimals but compare badly and mean nothing as a size.
-    return Quantity(value) if value.is_finite() else Quantity(valid=False)
 
 
 # Counts derived from quantities (CPU sockets) are uint32 upstream; clamping also keeps
