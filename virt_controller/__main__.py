@@ -44,9 +44,7 @@ class Threads:
     waiting on API calls, so its queue needs many), 3 for the others."""
 
     vmi: int = 10
-    vm: int = 3
-    migration: int = 3
-    other: int = 3
+    others: int = 3
 
 
 class VirtController:
@@ -63,7 +61,7 @@ class VirtController:
         self.heartbeats = HandlerHeartbeats(api, namespace)
         migration_config = CachedMigrationConfig(api, namespace)
         self.migrations = MigrationController(api, launcher_image=launcher_image, config=migration_config,
-                                              leader=self.leader, workers=threads.migration)
+                                              leader=self.leader, workers=threads.others)
         vmis = VMIController(api, launcher_image=launcher_image, leader=self.leader, workers=threads.vmi)
         self.registry = component_registry()
         register_migration_metrics(self.registry, self.migrations.migrations, self.migrations.vmis,
@@ -76,8 +74,8 @@ class VirtController:
         self.metrics: MetricsServer | None = None
         self.parts = [vmis, self.migrations,
                       EvacuationController(api, config=migration_config, leader=self.leader),
-                      VMController(api, leader=self.leader, workers=threads.vm),
-                      ReplicaSetController(api, leader=self.leader, workers=threads.other),
+                      VMController(api, leader=self.leader, workers=threads.others),
+                      ReplicaSetController(api, leader=self.leader, workers=threads.others),
                       NodeController(api, heartbeat_timeout=heartbeat_timeout, leader=self.leader,
                                      stream_beats=self.heartbeats.last_beat)]
         # Every replica's own queues and API requests, leading or not (as upstream's).
@@ -127,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="a node whose virt-handler has not beaten for this long loses its VMIs")
     parser.add_argument("--vmi-controller-threads", type=int, default=Threads.vmi, metavar="N",
                         help=f"workers of the VMI controller (default {Threads.vmi})")
-    parser.add_argument("--controller-threads", type=int, default=Threads.vm, metavar="N",
-                        help=f"workers of each other controller (default {Threads.vm})")
+    parser.add_argument("--controller-threads", type=int, default=Threads.others, metavar="N",
+                        help=f"workers of each other controller (default {Threads.others})")
     add_metrics_port_argument(parser)
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
@@ -138,8 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                         ("--controller-threads", args.controller_threads)):
         if not 1 <= value <= 100:
             parser.error(f"{flag}: must be between 1 and 100, got {value}")
-    threads = Threads(vmi=args.vmi_controller_threads, vm=args.controller_threads,
-                      migration=args.controller_threads, other=args.controller_threads)
+    threads = Threads(vmi=args.vmi_controller_threads, others=args.controller_threads)
     # The pod's own address, as virt-api and virt-handler bind theirs: pods of a local
     # cluster share one host, each with its own loopback address.
     metrics_host = os.environ.get("POD_IP", "127.0.0.1")
