@@ -66,6 +66,11 @@ def _domain_object(data: bytes) -> Obj:
     return domain
 
 
+def _key(hello: notify_pb2.Hello) -> str:
+    """The work-queue key of the VMI whose launcher sent this Hello."""
+    return f"{hello.vmi_namespace}/{hello.vmi_name}"
+
+
 class VMISync:
     def __init__(self, api: client.ApiClient, node_name: str, sockets_dir: Path) -> None:
         self._custom = client.CustomObjectsApi(api)
@@ -125,10 +130,10 @@ class VMISync:
     def _launcher_up(self, hello: notify_pb2.Hello) -> None:
         """A launcher said hello: its Cmd server is up, so a VMI waiting for it goes on now
         rather than at its next poll."""
-        self.controller.enqueue(f"{hello.vmi_namespace}/{hello.vmi_name}")
+        self.controller.enqueue(_key(hello))
 
     def _domain_event(self, hello: notify_pb2.Hello, event: notify_pb2.DomainEvent) -> None:
-        key = f"{hello.vmi_namespace}/{hello.vmi_name}"
+        key = _key(hello)
         domain = _domain_object(event.domain_json)
         with self._lock:
             if event.type == notify_pb2.DOMAIN_LIFECYCLE:
