@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 from kubernetes import client
+
 from kube_client.quantity import parse_quantity
 
 Obj = dict[str, Any]

@@ -12,7 +12,6 @@ import math
 from typing import Any
 
 from kube_client.quantity import parse_quantity
-
 from kubevirt_api import labels
 from kubevirt_api.groups import API_VERSION, VIRTUAL_MACHINE_INSTANCE
 from kubevirt_api.pod_layout import (HYPERVISOR_ANNOTATION, NOTIFY_DIR, NOTIFY_SOCKET, PRIVATE_DIR, SOCKETS_DIR,

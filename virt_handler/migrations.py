@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from kube_client.quantity import parse_quantity
 
+from kube_client.quantity import parse_quantity
 from kube_client.timestamps import now_text
 from kubevirt_api.pod_layout import launcher_socket, migration_socket
 from kubevirt_grpc.cmd.v1 import cmd_pb2

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from kube_client.quantity import parse_quantity
-
 from kubevirt_api.pod_layout import claim_device, claim_mount
 
 from virt_launcher.domain_manager import PrepareDisks

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from kube_client.quantity import parse_quantity
-
 from local_cluster.provisioner.storage_class import CLASS_NAME, PROVISIONER_NAME
 
 Obj = dict[str, Any]

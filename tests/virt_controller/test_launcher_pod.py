@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from kube_client.quantity import parse_quantity
 
+from kube_client.quantity import parse_quantity
 from virt_controller.launcher_pod import launcher_pod, memory_overhead_bytes
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "upstream_examples"

@@ -7,7 +7,6 @@ from typing import Any
 from xml.etree.ElementTree import Element, SubElement
 
 from kube_client.quantity import parse_quantity
-
 from virt_launcher.domain.errors import Problems
 from virt_launcher.domain.options import DomainOptions
 
