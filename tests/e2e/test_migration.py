@@ -186,9 +186,19 @@ def _kill_target_launcher(kubevirt: Kubevirt, migration: str, state: dict, sourc
     kill_9(launchers)
 
 
+def _progress(kubevirt: Kubevirt, source: str, series: str) -> float | None:
+    """The source handler's gauge of stayer's current migration (none once it ended)."""
+    labels = (("name", "stayer"), ("namespace", "default"), ("node", source))
+    return _handler_metrics(kubevirt, source).get(series, {}).get(labels)
+
+
 def _cut_tunnel(kubevirt: Kubevirt, migration: str, state: dict, source: str) -> None:
     """Abort every TCP connection to the target handler's NodeService address: the
     tunnel's channels die mid-stream while both handlers live on (a network cut)."""
+    # Cut once guest memory flows through the tunnel: a cut before the source dialled it
+    # would only hit other NodeService connections, and the migration would go through.
+    eventually(lambda: (_progress(kubevirt, source, "kubevirt_vmi_migration_data_processed_bytes") or 0) > 0,
+               timeout=30, what=f"{migration}'s memory flowing", interval=0.1)
     host, port = state["targetNodeAddress"].rsplit(":", 1)
     cut = subprocess.run(["ss", "-K", "dst", host, "dport", "=", port], capture_output=True, text=True, timeout=10)
     # Listed as killed; the handlers' sockets are IPv6 ones, showing v4-mapped addresses.
@@ -239,9 +249,8 @@ def test_twenty_faults_in_flight_each_leave_the_guest_running_on_the_source(kube
     for number, fault in enumerate(FAULTS, start=1):
         migration, state = _start_migration(kubevirt, "stayer", number)
         if number == 1:  # while one runs, the source handler exports its progress
-            labels = (("name", "stayer"), ("namespace", "default"), ("node", source))
-            remaining = eventually(lambda: _handler_metrics(kubevirt, source).get(
-                "kubevirt_vmi_migration_data_remaining_bytes", {}).get(labels), timeout=30, what="migration metrics")
+            remaining = eventually(lambda: _progress(kubevirt, source, "kubevirt_vmi_migration_data_remaining_bytes"),
+                                   timeout=30, what="migration metrics")
             assert remaining > 0
         fault(kubevirt, migration, state, source)
         eventually(lambda: _ended(kubevirt, migration, fault), timeout=120,
