@@ -91,9 +91,12 @@ ensure_libvirt_accounts() {
         || useradd --system -g libvirt-qemu -G kvm -d /var/lib/libvirt -M -s /usr/sbin/nologin libvirt-qemu
 }
 
+# Debian's own interpreter first: it is built with PGO and LTO, which a source build
+# (pyenv's default) is not, and every component here is Python: the same code runs
+# some 15-20% faster on it and starts sooner (bench/run's start and density figures).
 pick_python() {
     local py
-    for py in python3.11 python3; do
+    for py in /usr/bin/python3.11 python3.11 python3; do
         if command -v "$py" >/dev/null && "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
             echo "$py"; return 0
         fi
@@ -127,9 +130,18 @@ generate_grpc() {
     rm -rf "$staging" "$ROOT/kubevirt_grpc.old"
 }
 
+# The installation an interpreter (or a venv's) belongs to.
+venv_base() {
+    "$1" -c 'import sys; print(sys.base_prefix, sys.version)'
+}
+
 ensure_venv() {
     local py stamp want
     py=$(pick_python)
+    if [ -x "$VENV/bin/python" ] && [ "$(venv_base "$VENV/bin/python")" != "$(venv_base "$py")" ]; then
+        log "recreating .venv on $py"
+        rm -rf "$VENV"
+    fi
     [ -x "$VENV/bin/python" ] || { log "creating .venv"; "$py" -m venv "$VENV"; }
     stamp="$VENV/.kubevirt-py-installed"
     # The editable install maps each top-level package when it is installed, so a

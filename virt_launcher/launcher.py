@@ -67,10 +67,12 @@ class LauncherConfig:
 
 
 class Launcher:
-    def __init__(self, config: LauncherConfig, prepare_disks: PrepareDisks) -> None:
+    def __init__(self, config: LauncherConfig, prepare_disks: PrepareDisks,
+                 hypervisor: Libvirtd | TestDriver | None = None) -> None:
+        """hypervisor: config's, possibly spawned already (see virt_launcher.__main__)."""
         self.config = config
         self._prepare_disks = prepare_disks
-        self.libvirtd: Libvirtd | TestDriver = (
+        self.libvirtd: Libvirtd | TestDriver = hypervisor or (
             TestDriver(config.work_dir) if config.hypervisor == "test" else Libvirtd(config.work_dir))
         self._events: asyncio.Queue[_Pending] = asyncio.Queue()
         self._stopped = asyncio.Event()

@@ -6,6 +6,9 @@ configuration, so launchers on one machine never see each other's domains. The
 control socket lives in the launcher's working directory, reachable from outside
 the namespace. The QEMU capabilities cache is shared per node: probing QEMU costs
 seconds, and every launcher would otherwise pay it again.
+
+Standard library only at import: the launcher spawns its libvirtd before importing
+anything heavy, so the daemon's start overlaps the launcher's own.
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ import subprocess
 import time
 from pathlib import Path
 
-import libvirt
-
 LIBVIRTD = shutil.which("libvirtd") or "/usr/sbin/libvirtd"
 DEFAULT_CAPS_CACHE = Path("/var/cache/kubevirt-py/libvirt")
 START_TIMEOUT = 30.0
+# libvirtd answers some 50 ms after its exec: a coarse poll would add most of that again.
+READY_POLL_SECONDS = 0.005
 STOP_TIMEOUT = 10.0
 
 _LIBVIRTD_CONF = """\
@@ -83,6 +86,13 @@ class Libvirtd:
         return self._process is not None and self._process.poll() is None
 
     def start(self) -> None:
+        self.spawn()
+        self.wait_ready()
+
+    def spawn(self) -> None:
+        """Start the daemon without waiting for it (once; again only after stop)."""
+        if self._process is not None:
+            return
         self.conf_dir.mkdir(parents=True, exist_ok=True)
         self.sock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         (self.conf_dir / "libvirtd.conf").write_text(_LIBVIRTD_CONF.format(sock_dir=self.sock_dir,
@@ -97,12 +107,17 @@ class Libvirtd:
             self._process = subprocess.Popen(
                 ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", _MOUNT_SCRIPT],
                 env=environment, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
-        self._wait_ready(socket)
 
-    def _wait_ready(self, socket: Path) -> None:
+    def wait_ready(self) -> None:
+        """Until the spawned daemon serves its socket; stopped and raised if it never does."""
+        import libvirt  # here, not at the top: see the module's docstring
+
+        if self._process is None:
+            raise LibvirtdError("libvirtd was not spawned")
+        socket = self.socket
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
+            if self._process.poll() is not None:
                 raise LibvirtdError(f"libvirtd exited with {self._process.returncode} while starting: "
                                     f"{self._tail()}")
             if socket.exists():
@@ -111,7 +126,7 @@ class Libvirtd:
                     return
                 except libvirt.libvirtError:
                     pass
-            time.sleep(0.05)
+            time.sleep(READY_POLL_SECONDS)
         self.stop()
         raise LibvirtdError(f"libvirtd did not answer within {START_TIMEOUT:.0f}s: {self._tail()}")
 

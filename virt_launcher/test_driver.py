@@ -3,7 +3,8 @@
 For scale tests of the control plane: the launcher, its Cmd and Notify traffic and
 every status write are real, but "starting" a domain only flips its state inside
 libvirt's test driver, so hundreds of VMIs fit on a small machine. It has the
-interface of Libvirtd (start, uri, alive, stop) so the launcher does not care.
+interface of Libvirtd (spawn, wait_ready, start, uri, alive, stop) so the launcher does
+not care.
 """
 
 from __future__ import annotations
@@ -31,8 +32,14 @@ class TestDriver:
         return f"test://{self._node_file}"
 
     def start(self) -> None:
+        self.spawn()
+
+    def spawn(self) -> None:
         self._node_file.parent.mkdir(parents=True, exist_ok=True)
         self._node_file.write_text(_NODE_XML)
+
+    def wait_ready(self) -> None:
+        """Nothing to wait for: libvirt opens the test driver in process."""
 
     def alive(self) -> bool:
         return True  # in-process: it lives exactly as long as the launcher
