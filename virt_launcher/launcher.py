@@ -88,6 +88,7 @@ class Launcher:
         events.start_event_loop()
         await asyncio.to_thread(self.libvirtd.start)
         connection = await asyncio.to_thread(libvirt.open, self.libvirtd.uri)
+        warm_up = asyncio.create_task(asyncio.to_thread(_load_qemu_capabilities, connection, config))
         events.watch_lifecycle(
             connection,
             lambda _name, state, reason: loop.call_soon_threadsafe(self._lifecycle, state, reason, time.time_ns()),
@@ -107,7 +108,7 @@ class Launcher:
         ], unix_socket=config.cmd_socket)
         # After Cmd serves: the handler takes the stream's Hello as "the launcher is up".
         notifier = self._notifier()
-        tasks = [asyncio.create_task(self._forward_events(notifier)), asyncio.create_task(self._supervise())]
+        tasks = [asyncio.create_task(self._forward_events(notifier)), asyncio.create_task(self._supervise()), warm_up]
         try:
             await self._stopped.wait()
             await asyncio.sleep(0.2)  # let the last events reach the stream
@@ -256,6 +257,17 @@ class Launcher:
         # Reported as a crash: the handler marks the VMI Failed instead of losing it.
         self._lifecycle("Crashed", "Unknown")
         asyncio.get_running_loop().call_later(1.0, self.stop, 1)
+
+
+def _load_qemu_capabilities(connection: libvirt.virConnect, config: LauncherConfig) -> None:
+    """libvirtd reads QEMU's capabilities on their first use (~20 ms): here, while the
+    handler's Sync is on its way, rather than inside the first defineXML."""
+    if config.hypervisor != "libvirt":
+        return
+    try:
+        connection.getDomainCapabilities(None, None, None, config.domain_type)
+    except libvirt.libvirtError as error:
+        log.info("QEMU capabilities not loaded ahead of the domain: %s", error)
 
 
 def _remove_socket(path: Path) -> None:

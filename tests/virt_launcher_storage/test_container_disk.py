@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from oci_layout.store import add_image
-from virt_launcher.storage import StorageContext, StorageError, prepare_volumes
+from virt_launcher.storage import StorageContext, StorageError, prepare_volumes, qemu_img
+from virt_launcher.storage.container_base import RECORDS_DIR
 from virt_launcher.storage.qemu_img import image_info
 
 from .helpers import prepare_one, qemu_io, sha256, vmi
@@ -179,3 +180,32 @@ def test_qcow2_base_with_backing_file_is_refused(store, context, tmp_path, workd
     ref = image(store, tmp_path, "example.com/vm/evil:1", build)
     with pytest.raises(StorageError, match=r"containerDisk\.image: .*backing file"):
         prepare_one(container_disk(ref), workdir, context)
+
+
+def test_the_second_vmi_of_an_image_runs_no_qemu_img_and_gets_the_same_overlay(store, context, tmp_path, monkeypatch):
+    ref = image(store, tmp_path, "example.com/vm/record:1", lambda root: raw_disk(root / "disk" / "disk.img"))
+    first = prepare_volumes(vmi(container_disk(ref), name="a", uid="uid-a"), tmp_path / "w-a", context)["rootdisk"]
+    runs: list[list[str]] = []
+    real_run = qemu_img._run
+    monkeypatch.setattr(qemu_img, "_run", lambda args: runs.append(args) or real_run(args))
+
+    second = prepare_volumes(vmi(container_disk(ref), name="b", uid="uid-b"), tmp_path / "w-b", context)["rootdisk"]
+
+    assert runs == []
+    assert second.path.read_bytes() == first.path.read_bytes()
+    info = image_info(second.path)
+    assert (info.format, info.backing_file) == ("qcow2", str(second.backing))
+    qemu_io(second.path, "qcow2", "read -P 0x11 0 4k")
+
+
+def test_a_broken_base_record_is_not_used(store, context, tmp_path, workdir):
+    ref = image(store, tmp_path, "example.com/vm/broken:1", lambda root: raw_disk(root / "disk" / "disk.img"))
+    prepare_volumes(vmi(container_disk(ref), uid="uid-a"), tmp_path / "w-a", context)
+    [record] = context.image_cache.glob(f"*/{RECORDS_DIR}/*")
+    (record / "format").write_text("vmdk")
+    (record / "overlay.qcow2").write_bytes(b"not a qcow2")
+
+    disk = prepare_one(container_disk(ref), workdir, context, uid="uid-b")
+
+    assert image_info(disk.path).backing_file == str(disk.backing)
+    qemu_io(disk.path, "qcow2", "read -P 0x11 0 4k")
