@@ -25,6 +25,7 @@ from kubevirt_metrics import MetricsServer, add_metrics_port_argument, component
 from kubevirt_metrics.runtime import rest_client_metrics, workqueue_metrics
 from kubevirt_api.migration_config import CachedMigrationConfig
 from pki.cluster_ca import ensure_ca
+from virt_controller.informers import BY_OWNER, ClusterInformers
 from virt_controller.launcher_pod import LAUNCHER_IMAGE
 from virt_controller.metrics import register_component_status, register_migration_metrics, register_vmi_metrics
 from virt_controller.migration_controller import MigrationController
@@ -60,24 +61,28 @@ class VirtController:
         self.leader = LeaderElector(api, namespace, LEASE_NAME, **lease_timing)
         self.heartbeats = HandlerHeartbeats(api, namespace)
         migration_config = CachedMigrationConfig(api, namespace)
+        # Started before the controllers and kept running when not leading, so a replica
+        # that takes the lead starts with warm caches.
+        self.informers = informers = ClusterInformers(api)
         self.migrations = MigrationController(api, launcher_image=launcher_image, config=migration_config,
-                                              leader=self.leader, workers=threads.others)
-        vmis = VMIController(api, launcher_image=launcher_image, leader=self.leader, workers=threads.vmi)
+                                              leader=self.leader, workers=threads.others, informers=informers)
+        vmis = VMIController(api, launcher_image=launcher_image, leader=self.leader, workers=threads.vmi,
+                             informers=informers)
         self.registry = component_registry()
         register_migration_metrics(self.registry, self.migrations.migrations, self.migrations.vmis,
                                    self.leader.is_leader)
-        register_vmi_metrics(self.registry, vmis.vmis, lambda uid: vmis.pods.by_index("owner", uid),
+        register_vmi_metrics(self.registry, vmis.vmis, lambda uid: vmis.pods.by_index(BY_OWNER, uid),
                              self.leader.is_leader)
         register_component_status(self.registry, self.leader.is_leader, self.ready)
         self._metrics_port = metrics_port
         self._metrics_host = metrics_host
         self.metrics: MetricsServer | None = None
         self.parts = [vmis, self.migrations,
-                      EvacuationController(api, config=migration_config, leader=self.leader),
-                      VMController(api, leader=self.leader, workers=threads.others),
-                      ReplicaSetController(api, leader=self.leader, workers=threads.others),
+                      EvacuationController(api, config=migration_config, leader=self.leader, informers=informers),
+                      VMController(api, leader=self.leader, workers=threads.others, informers=informers),
+                      ReplicaSetController(api, leader=self.leader, workers=threads.others, informers=informers),
                       NodeController(api, heartbeat_timeout=heartbeat_timeout, leader=self.leader,
-                                     stream_beats=self.heartbeats.last_beat)]
+                                     stream_beats=self.heartbeats.last_beat, informers=informers)]
         # Every replica's own queues and API requests, leading or not (as upstream's).
         self.rest_metrics = rest_client_metrics()
         self.registry.register(self.rest_metrics)
@@ -102,6 +107,7 @@ class VirtController:
             # First, so that failing to read the cluster CA leaves nothing half started.
             self.metrics = self._serve_metrics(self._metrics_port)
         self.heartbeats.start()
+        self.informers.start()
         self.leader.start()
         for part in self.parts:
             part.start()
@@ -111,6 +117,7 @@ class VirtController:
             self.metrics.stop(timeout)
         for part in self.parts:
             part.stop(timeout)
+        self.informers.stop(timeout)
         self.leader.stop()
         self.heartbeats.stop(timeout)
         self.rest_metrics.release(self._api)

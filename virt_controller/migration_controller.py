@@ -118,9 +118,7 @@ from typing import Any
 
 from kubernetes import client
 
-from kube_client.controller import Controller, SharedInformer, UIDTrackingControllerExpectations
-from kube_client.controller.resource import PODS, Resource
-from kube_client.controller.store import label_index
+from kube_client.controller import Controller, UIDTrackingControllerExpectations
 from kube_client.rawapi import MERGE_PATCH, call, object_key, patch_status_of_version
 from kube_client.recorder import NORMAL, WARNING, EventRecorder
 from kube_client.timestamps import now_text, parse_time
@@ -130,13 +128,13 @@ from kubevirt_api.migratability import migratability
 from kubevirt_api.migration_config import CachedMigrationConfig, MigrationConfig
 from kubevirt_api.objects import condition, vmi_phase
 from kubevirt_api.phases import MigrationAbortStatus, MigrationMode, MigrationPhase, VMIConditionType, VMIPhase
+from virt_controller.informers import (BY_MIGRATION, BY_UID, BY_VMI, MIGRATIONS, VMIS, ClusterInformers,
+                                       migration_vmi_key, ownership)
 from virt_controller.launcher_pod import LAUNCHER_IMAGE, MIGRATION_JOB_NAME_ANNOTATION, migration_target_pod
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 
-MIGRATIONS = Resource("kubevirt.io", "v1", "virtualmachineinstancemigrations")
-VMIS = Resource("kubevirt.io", "v1", "virtualmachineinstances")
 
 ABORT_REQUESTED_CONDITION = "migrationAbortRequested"   # upstream's VMIM condition type
 MIGRATION_SELECTOR_LABEL = "kubevirt.io/vmi-name"        # upstream's, on a VMIM: its VMI's name
@@ -167,19 +165,6 @@ def migration_phase(migration: Obj) -> MigrationPhase:
 
 def is_final(migration: Obj) -> bool:
     return migration_phase(migration).is_final
-
-
-def migration_vmi_key(migration: Obj) -> str:
-    return f"{migration['metadata'].get('namespace', '')}/{(migration.get('spec') or {}).get('vmiName', '')}"
-
-
-def _vmi_index(migration: Obj) -> list[str]:
-    return [migration_vmi_key(migration)] if (migration.get("spec") or {}).get("vmiName") else []
-
-
-def _uid_index(obj: Obj) -> list[str]:
-    uid = (obj.get("metadata") or {}).get("uid")
-    return [str(uid)] if uid else []
 
 
 def _age_order(migration: Obj) -> tuple[str, str]:
@@ -261,7 +246,7 @@ class MigrationController:
                  config: MigrationConfig | Callable[[], MigrationConfig] | None = None, workers: int = 2,
                  leader: Any = None, recorder: EventRecorder | None = None,
                  unschedulable_timeout: int = UNSCHEDULABLE_TIMEOUT_SECONDS,
-                 pending_timeout: int = PENDING_TIMEOUT_SECONDS) -> None:
+                 pending_timeout: int = PENDING_TIMEOUT_SECONDS, informers: ClusterInformers | None = None) -> None:
         self._custom = client.CustomObjectsApi(api)
         self._core = client.CoreV1Api(api)
         self._image = launcher_image
@@ -277,16 +262,12 @@ class MigrationController:
         self._start_lock = threading.Lock()
         self._creating: set[str] = set()
 
-        self.migrations = SharedInformer(api, MIGRATIONS, name="migrations")
-        self.migrations.add_indexer("vmi", _vmi_index)
-        self.vmis = SharedInformer(api, VMIS, name="migration-vmis")
-        self.vmis.add_indexer("uid", _uid_index)
-        self.pods = SharedInformer(api, PODS, label_selector=f"{labels.APP_LABEL}={labels.VIRT_LAUNCHER}",
-                                   name="migration-launcher-pods")
-        self.pods.add_indexer("migration", label_index(labels.MIGRATION_JOB_LABEL))
-        self.pods.add_indexer("vmi", label_index(labels.CREATED_BY_LABEL))
+        shared = informers or ClusterInformers(api)
+        self.migrations = shared.migrations
+        self.vmis = shared.vmis
+        self.pods = shared.launcher_pods
         self.controller = Controller("migration", self.reconcile, workers=workers,
-                                     informers=[self.migrations, self.vmis, self.pods], leader=leader)
+                                     **ownership(informers, self.migrations, self.vmis, self.pods), leader=leader)
         self.controller.watch(self.migrations)
         self.migrations.add_event_handler(on_update=self._migration_updated, on_delete=self._migration_gone)
         self.controller.watch(self.vmis, keys=self._migrations_of_vmi)
@@ -333,7 +314,7 @@ class MigrationController:
         # a new one waits for an old target pod to be gone.
         uid = (pod["metadata"].get("labels") or {}).get(labels.CREATED_BY_LABEL)
         if uid:
-            for vmi in self.vmis.by_index("uid", uid):
+            for vmi in self.vmis.by_index(BY_UID, uid):
                 for other in self._migrations_of_vmi(vmi):
                     if other != key:
                         self.controller.enqueue(other)
@@ -403,7 +384,7 @@ class MigrationController:
 
     def _target_pods(self, migration: Obj, vmi: Obj | None) -> list[Obj]:
         namespace = migration["metadata"].get("namespace")
-        pods = [p for p in self.pods.by_index("migration", migration["metadata"]["uid"])
+        pods = [p for p in self.pods.by_index(BY_MIGRATION, migration["metadata"]["uid"])
                 if p["metadata"].get("namespace") == namespace]
         if vmi is not None:
             pods = [p for p in pods if (p["metadata"].get("labels") or {}).get(labels.CREATED_BY_LABEL)
@@ -540,7 +521,7 @@ class MigrationController:
         """An unfinished migration of the same VMI that goes first: the one the VMI's
         migrationState names, else the oldest."""
         uid = migration["metadata"]["uid"]
-        others = [m for m in self.migrations.by_index("vmi", migration_vmi_key(migration))
+        others = [m for m in self.migrations.by_index(BY_VMI, migration_vmi_key(migration))
                   if m["metadata"]["uid"] != uid and not is_final(m)]
         current = _state_uid(vmi)
         for other in others:
@@ -562,7 +543,7 @@ class MigrationController:
             if self._creating:
                 return 1.0  # another target pod is on its way into the cache: count it first
             vmi_uid = vmi["metadata"]["uid"]
-            others = [p for p in self.pods.by_index("vmi", vmi_uid)
+            others = [p for p in self.pods.by_index(BY_VMI, vmi_uid)
                       if not _pod_terminated(p)
                       and (p["metadata"].get("labels") or {}).get(labels.MIGRATION_JOB_LABEL)
                       != migration["metadata"]["uid"]]
@@ -672,7 +653,7 @@ class MigrationController:
     def _source_pod(self, vmi: Obj, node: str) -> Obj | None:
         """The VMI's controlled launcher pod on its node (the one its guest runs in)."""
         uid = vmi["metadata"]["uid"]
-        for pod in self.pods.by_index("vmi", uid):
+        for pod in self.pods.by_index(BY_VMI, uid):
             if (pod.get("spec") or {}).get("nodeName") == node and not _pod_terminated(pod) and any(
                     o.get("uid") == uid and o.get("controller") for o in pod["metadata"].get("ownerReferences") or []):
                 return pod
@@ -719,7 +700,7 @@ class MigrationController:
         # VMI without a live controlled pod.
         if pod is not None and pod["metadata"]["name"] == state.get("targetPod"):
             self._set_controlled(pod, vmi["metadata"]["uid"], True)
-        for old in self.pods.by_index("vmi", vmi["metadata"]["uid"]):
+        for old in self.pods.by_index(BY_VMI, vmi["metadata"]["uid"]):
             if old["metadata"]["name"] != state.get("targetPod"):
                 self._set_controlled(old, vmi["metadata"]["uid"], False)
         changes: Obj = {}
@@ -770,7 +751,7 @@ class MigrationController:
         return None
 
     def _collect_garbage(self, vmi: Obj) -> None:
-        finished = sorted((m for m in self.migrations.by_index("vmi", object_key(vmi))
+        finished = sorted((m for m in self.migrations.by_index(BY_VMI, object_key(vmi))
                            if is_final(m) and not m["metadata"].get("deletionTimestamp")), key=_age_order)
         for old in finished[:max(0, len(finished) - FINISHED_KEPT_PER_VMI)]:
             self._delete_migration(old)

@@ -28,9 +28,7 @@ from typing import Any
 
 from kubernetes import client
 
-from kube_client.controller import Controller, ControllerExpectations, SharedInformer
-from kube_client.controller.resource import NODES
-from kube_client.controller.store import label_index
+from kube_client.controller import Controller, ControllerExpectations
 from kube_client.rawapi import call, object_key, patch_status_of_version
 from kube_client.recorder import WARNING, EventRecorder
 from kube_client.timestamps import parse_time
@@ -40,8 +38,9 @@ from kubevirt_api.migratability import reported_migratability
 from kubevirt_api.migration_config import CachedMigrationConfig, MigrationConfig
 from kubevirt_api.objects import vmi_phase
 from kubevirt_api.phases import EvictionStrategy, MigrationPhase, VMIPhase
-from virt_controller.migration_controller import (MIGRATION_SELECTOR_LABEL, MIGRATIONS, VMIS, is_final,
-                                                  migration_phase, migration_vmi_key)
+from virt_controller.informers import (BY_NODE, BY_VMI, MIGRATIONS, VMIS, ClusterInformers, migration_vmi_key,
+                                       ownership)
+from virt_controller.migration_controller import MIGRATION_SELECTOR_LABEL, is_final, migration_phase
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -69,19 +68,20 @@ def node_draining(node: Obj, taint_key: str) -> bool:
 
 class EvacuationController:
     def __init__(self, api: client.ApiClient, *, config: MigrationConfig | Callable[[], MigrationConfig] | None = None,
-                 leader: Any = None, recorder: EventRecorder | None = None) -> None:
+                 leader: Any = None, recorder: EventRecorder | None = None,
+                 informers: ClusterInformers | None = None) -> None:
         self._custom = client.CustomObjectsApi(api)
         if config is None:
             config = CachedMigrationConfig(api)
         self._config: Callable[[], MigrationConfig] = config if callable(config) else (lambda: config)
         self._recorder = recorder or EventRecorder(api, "virt-controller")
         self.expectations = ControllerExpectations()   # per VMI key: its evacuation migration
-        self.nodes = SharedInformer(api, NODES, name="evacuation-nodes")
-        self.vmis = SharedInformer(api, VMIS, name="evacuation-vmis")
-        self.vmis.add_indexer("node", label_index(labels.NODE_NAME_LABEL))
-        self.migrations = SharedInformer(api, MIGRATIONS, name="evacuation-migrations")
-        self.migrations.add_indexer("vmi", lambda m: [migration_vmi_key(m)])
-        self.controller = Controller("evacuation", self.reconcile, informers=[self.nodes, self.vmis, self.migrations],
+        shared = informers or ClusterInformers(api)
+        self.nodes = shared.nodes
+        self.vmis = shared.vmis
+        self.migrations = shared.migrations
+        self.controller = Controller("evacuation", self.reconcile,
+                                     **ownership(informers, self.nodes, self.vmis, self.migrations),
                                      leader=leader)
         self.controller.watch(self.nodes)
         self.controller.watch(self.vmis, keys=self._vmi_nodes)
@@ -121,7 +121,7 @@ class EvacuationController:
         draining = node is not None and node_draining(node, config.nodeDrainTaintKey)
         again: float | None = None
         wanted: list[Obj] = []
-        for vmi in self.vmis.by_index("node", name):
+        for vmi in self.vmis.by_index(BY_NODE, name):
             if not self._should_evacuate(vmi, name, draining):
                 continue
             ready, wait = self._may_start(vmi)
@@ -162,7 +162,7 @@ class EvacuationController:
         key = object_key(vmi)
         if not self.expectations.satisfied(key):
             return False, None  # the migration just created wakes us when it arrives
-        migrations = self.migrations.by_index("vmi", key)
+        migrations = self.migrations.by_index(BY_VMI, key)
         if any(not is_final(m) for m in migrations):
             return False, None  # one is in flight: its end wakes us
         evacuations = sorted((m for m in migrations if EVACUATION_ANNOTATION in

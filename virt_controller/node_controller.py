@@ -12,19 +12,17 @@ from typing import Any
 
 from kubernetes import client
 
-from kube_client.controller import Controller, SharedInformer
-from kube_client.controller.resource import NODES, Resource
-from kube_client.controller.store import label_index
+from kube_client.controller import Controller
 from kube_client.rawapi import MERGE_PATCH, STRATEGIC_PATCH, call
 from kube_client.timestamps import parse_time
 from kubevirt_api import labels
 from kubevirt_api.objects import vmi_phase
 from kubevirt_api.phases import VMIPhase
+from virt_controller.informers import BY_NODE, VMIS, ClusterInformers, ownership
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 
-VMIS = Resource("kubevirt.io", "v1", "virtualmachineinstances")
 HEARTBEAT_TIMEOUT_SECONDS = 5 * 60.0
 _ACTIVE = (VMIPhase.SCHEDULED, VMIPhase.RUNNING)
 
@@ -38,16 +36,18 @@ def _parse(stamp: str) -> datetime.datetime | None:
 
 class NodeController:
     def __init__(self, api: client.ApiClient, *, heartbeat_timeout: float = HEARTBEAT_TIMEOUT_SECONDS,
-                 leader: Any = None, stream_beats: Callable[[str], float | None] | None = None) -> None:
+                 leader: Any = None, stream_beats: Callable[[str], float | None] | None = None,
+                 informers: ClusterInformers | None = None) -> None:
         # stream_beats: node -> wall-clock time of its handler's last NodeService heartbeat.
         self._stream_beats = stream_beats or (lambda _node: None)
         self._core = client.CoreV1Api(api)
         self._custom = client.CustomObjectsApi(api)
         self._timeout = heartbeat_timeout
-        self.nodes = SharedInformer(api, NODES, name="kubevirt-nodes")
-        self.vmis = SharedInformer(api, VMIS, name="node-vmis")
-        self.vmis.add_indexer("node", label_index(labels.NODE_NAME_LABEL))
-        self.controller = Controller("node", self.reconcile, informers=[self.nodes, self.vmis], leader=leader)
+        shared = informers or ClusterInformers(api)
+        self.nodes = shared.nodes
+        self.vmis = shared.vmis
+        self.controller = Controller("node", self.reconcile, **ownership(informers, self.nodes, self.vmis),
+                                     leader=leader)
         self.controller.watch(self.nodes)
 
     def start(self) -> None:
@@ -70,7 +70,7 @@ class NodeController:
         if age < self._timeout:
             return self._timeout - age + 1.0  # look again when it would have expired
         self._mark_unschedulable(node)
-        for vmi in self.vmis.by_index("node", name):
+        for vmi in self.vmis.by_index(BY_NODE, name):
             if vmi_phase(vmi) in _ACTIVE:
                 self._fail(vmi, name)
         return self._timeout

@@ -9,20 +9,17 @@ from typing import Any
 
 from kubernetes import client
 
-from kube_client.controller import Controller, SharedInformer, UIDTrackingControllerExpectations
-from kube_client.controller.resource import Resource
-from kube_client.controller.store import controller_uid_index
+from kube_client.controller import Controller, UIDTrackingControllerExpectations
 from kube_client.rawapi import call, patch_status_of_version
 from kubevirt_api.groups import API_VERSION, REPLICA_SET
 from kubevirt_api.objects import condition_true, vmi_phase
 from kubevirt_api.phases import VMIPhase
 from kube_client.labels import format_label_selector, label_selector_from_object
+from virt_controller.informers import BY_OWNER, REPLICA_SETS, VMIS, ClusterInformers, ownership
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 
-REPLICA_SETS = Resource("kubevirt.io", "v1", "virtualmachineinstancereplicasets")
-VMIS = Resource("kubevirt.io", "v1", "virtualmachineinstances")
 
 
 def _ready(vmi: Obj) -> bool:
@@ -37,13 +34,15 @@ def _deletion_rank(vmi: Obj) -> tuple[int, str]:
 
 
 class ReplicaSetController:
-    def __init__(self, api: client.ApiClient, *, workers: int = 2, leader: Any = None) -> None:
+    def __init__(self, api: client.ApiClient, *, workers: int = 2, leader: Any = None,
+                 informers: ClusterInformers | None = None) -> None:
         self._custom = client.CustomObjectsApi(api)
         self.expectations = UIDTrackingControllerExpectations()
-        self.sets = SharedInformer(api, REPLICA_SETS, name="vmirs")
-        self.vmis = SharedInformer(api, VMIS, name="vmirs-vmis")
-        self.vmis.add_indexer("owner", controller_uid_index)
-        self.controller = Controller("vmirs", self.reconcile, workers=workers, informers=[self.sets, self.vmis],
+        shared = informers or ClusterInformers(api)
+        self.sets = shared.replica_sets
+        self.vmis = shared.vmis
+        self.controller = Controller("vmirs", self.reconcile, workers=workers,
+                                     **ownership(informers, self.sets, self.vmis),
                                      leader=leader)
         self.controller.watch(self.sets)
         self.controller.watch_owned(
@@ -66,7 +65,7 @@ class ReplicaSetController:
             return
         spec = replica_set["spec"]
         selector = label_selector_from_object(spec.get("selector"))
-        owned = [v for v in self.vmis.by_index("owner", replica_set["metadata"]["uid"])
+        owned = [v for v in self.vmis.by_index(BY_OWNER, replica_set["metadata"]["uid"])
                  if not v["metadata"].get("deletionTimestamp") and selector.matches(v["metadata"].get("labels"))]
         finished = [v for v in owned if vmi_phase(v).is_final]
         live = [v for v in owned if not vmi_phase(v).is_final]

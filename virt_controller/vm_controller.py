@@ -17,20 +17,18 @@ from typing import Any
 from kubernetes import client
 
 from kube_client import timestamps
-from kube_client.controller import Controller, ControllerExpectations, SharedInformer
-from kube_client.controller.resource import Resource
+from kube_client.controller import Controller, ControllerExpectations
 from kube_client.controller.written import WrittenObjects
 from kube_client.rawapi import call, object_key, patch_status_of_version
 from kubevirt_api.groups import API_VERSION, VIRTUAL_MACHINE
 from kubevirt_api.objects import SpecError, condition_true, run_strategy, vmi_phase
 from kubevirt_api.phases import RunStrategy, VMIPhase
+from virt_controller.informers import VMIS, VMS, ClusterInformers, ownership
 from virt_controller.vm_status import BACKOFF_BASE_SECONDS, backoff_seconds, in_backoff, printable_status
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 
-VMS = Resource("kubevirt.io", "v1", "virtualmachines")
-VMIS = Resource("kubevirt.io", "v1", "virtualmachineinstances")
 
 
 def wants_vmi(strategy: RunStrategy, vmi: Obj | None) -> bool | None:
@@ -78,14 +76,15 @@ def plan_requests(requests: list[Obj], vmi: Obj | None) -> RequestPlan:
 
 class VMController:
     def __init__(self, api: client.ApiClient, *, workers: int = 2, leader: Any = None,
-                 backoff_base: float = BACKOFF_BASE_SECONDS) -> None:
+                 backoff_base: float = BACKOFF_BASE_SECONDS, informers: ClusterInformers | None = None) -> None:
         self._custom = client.CustomObjectsApi(api)
         self._backoff_base = backoff_base
         self.expectations = ControllerExpectations()
         self._written = WrittenObjects()
-        self.vms = SharedInformer(api, VMS, name="vms")
-        self.vmis = SharedInformer(api, VMIS, name="vm-vmis")
-        self.controller = Controller("vm", self.reconcile, workers=workers, informers=[self.vms, self.vmis],
+        shared = informers or ClusterInformers(api)
+        self.vms = shared.vms
+        self.vmis = shared.vmis
+        self.controller = Controller("vm", self.reconcile, workers=workers, **ownership(informers, self.vms, self.vmis),
                                      leader=leader)
         self.controller.watch(self.vms)
         self.controller.watch_owned(self.vmis, VIRTUAL_MACHINE.kind,

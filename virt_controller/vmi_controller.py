@@ -12,21 +12,19 @@ from typing import Any
 
 from kubernetes import client
 
-from kube_client.controller import Controller, ControllerExpectations, SharedInformer
-from kube_client.controller.resource import PODS, Resource
-from kube_client.controller.store import controller_uid_index
+from kube_client.controller import Controller, ControllerExpectations
 from kube_client.controller.written import WrittenObjects
 from kube_client.rawapi import MERGE_PATCH, call, object_key, patch_status_of_version
 from kube_client.timestamps import now_text
 from kubevirt_api import labels
 from kubevirt_api.phases import VMIConditionType, VMIPhase
+from virt_controller.informers import BY_OWNER, VMIS, ClusterInformers, ownership
 from virt_controller.launcher_pod import LAUNCHER_IMAGE, launcher_pod
 from virt_controller.volume_status import MissingClaim, claim_volume_status
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 
-VMIS = Resource("kubevirt.io", "v1", "virtualmachineinstances")
 CLAIM_RETRY_SECONDS = 5.0
 
 
@@ -59,19 +57,18 @@ def _pod_running(pod: Obj) -> bool:
 
 class VMIController:
     def __init__(self, api: client.ApiClient, *, launcher_image: str = LAUNCHER_IMAGE, workers: int = 2,
-                 leader: Any = None) -> None:
+                 leader: Any = None, informers: ClusterInformers | None = None) -> None:
         self._api = api
         self._custom = client.CustomObjectsApi(api)
         self._core = client.CoreV1Api(api)
         self._image = launcher_image
         self.expectations = ControllerExpectations()
         self._written = WrittenObjects()
-        self.vmis = SharedInformer(api, VMIS, name="vmis")
-        self.pods = SharedInformer(api, PODS, label_selector=f"{labels.APP_LABEL}={labels.VIRT_LAUNCHER}",
-                                   name="launcher-pods")
-        self.pods.add_indexer("owner", controller_uid_index)
-        self.controller = Controller("vmi", self.reconcile, workers=workers, informers=[self.vmis, self.pods],
-                                     leader=leader)
+        shared = informers or ClusterInformers(api)
+        self.vmis = shared.vmis
+        self.pods = shared.launcher_pods
+        self.controller = Controller("vmi", self.reconcile, workers=workers,
+                                     **ownership(informers, self.vmis, self.pods), leader=leader)
         self.controller.watch(self.vmis)
         self.controller.watch_owned(self.pods, "VirtualMachineInstance",
                                     created=lambda key, _pod: self.expectations.creation_observed(key))
@@ -90,7 +87,7 @@ class VMIController:
             self.expectations.delete_expectations(key)
             return None  # its pod goes with it (owner reference)
         meta = vmi["metadata"]
-        pods = [p for p in self.pods.by_index("owner", meta["uid"])]
+        pods = [p for p in self.pods.by_index(BY_OWNER, meta["uid"])]
         phase = VMIPhase((vmi.get("status") or {}).get("phase", ""))
         if meta.get("deletionTimestamp"):
             # The VMI stays until its pod (and so its guest) is gone, as upstream keeps it.

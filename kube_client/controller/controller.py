@@ -56,10 +56,11 @@ def controller_owner_keys(kind: str) -> KeyFunc:
 
 class Controller:
     def __init__(self, name: str, reconcile: Reconcile, *, workers: int = 1,
-                 informers: Sequence[SharedInformer] = (), rate_limiter: RateLimiter | None = None,
-                 leader: LeadershipGate | None = None) -> None:
-        """informers are the ones this controller runs (starts and stops); informers shared
-        with other controllers are started by their owner and only watch()ed here."""
+                 informers: Sequence[SharedInformer] = (), shared: Sequence[SharedInformer] = (),
+                 rate_limiter: RateLimiter | None = None, leader: LeadershipGate | None = None) -> None:
+        """informers are the ones this controller runs (starts and stops); shared ones are
+        run by their owner, and the workers here only wait for them to sync (as for those
+        it watch()es)."""
         if workers < 1:
             raise ValueError("need at least one worker")
         self.name = name
@@ -67,7 +68,7 @@ class Controller:
         self._reconcile = reconcile
         self._workers = workers
         self._owned = list(informers)
-        self._watched: list[SharedInformer] = []
+        self._watched: list[SharedInformer] = list(shared)
         self._leader = leader
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
