@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from dataclasses import dataclass
 
 from kubernetes import client
@@ -58,11 +59,13 @@ class VirtController:
         # metrics_port: where /metrics is served (HTTPS on metrics_host); None: not at all.
         self._api = api
         self._namespace = namespace
-        self.leader = LeaderElector(api, namespace, LEASE_NAME, **lease_timing)
+        self.leader = LeaderElector(api, namespace, LEASE_NAME, on_started_leading=self._follow_cluster,
+                                    **lease_timing)
+        self._following = False
+        self._following_lock = threading.Lock()
         self.heartbeats = HandlerHeartbeats(api, namespace)
         migration_config = CachedMigrationConfig(api, namespace)
-        # Started before the controllers and kept running when not leading, so a replica
-        # that takes the lead starts with warm caches.
+        # Started once this replica leads (_follow_cluster).
         self.informers = informers = ClusterInformers(api)
         self.migrations = MigrationController(api, launcher_image=launcher_image, config=migration_config,
                                               leader=self.leader, workers=threads.others, informers=informers)
@@ -89,8 +92,18 @@ class VirtController:
         self.registry.register(workqueue_metrics(part.controller for part in self.parts))
 
     def ready(self) -> bool:
-        """Ready to take the lead: every controller's caches have synced."""
-        return all(part.controller.has_synced() for part in self.parts)
+        """Ready to take the lead, as upstream reports it: a replica that runs its election
+        is; the leader once every controller's caches have synced."""
+        return not self.leader.is_leader() or all(part.controller.has_synced() for part in self.parts)
+
+    def _follow_cluster(self) -> None:
+        """As upstream, a replica lists and watches the cluster only once it leads: a standby
+        costs the API server nothing. It keeps following should it step down, warm if it
+        leads again (an informer cannot start twice)."""
+        with self._following_lock:
+            if not self._following:
+                self._following = True
+                self.informers.start()
 
     def _serve_metrics(self, port: int) -> MetricsServer:
         ca = ensure_ca(client.CoreV1Api(self._api))
@@ -107,7 +120,6 @@ class VirtController:
             # First, so that failing to read the cluster CA leaves nothing half started.
             self.metrics = self._serve_metrics(self._metrics_port)
         self.heartbeats.start()
-        self.informers.start()
         self.leader.start()
         for part in self.parts:
             part.start()
@@ -117,8 +129,10 @@ class VirtController:
             self.metrics.stop(timeout)
         for part in self.parts:
             part.stop(timeout)
-        self.informers.stop(timeout)
         self.leader.stop()
+        with self._following_lock:
+            if self._following:
+                self.informers.stop(timeout)
         self.heartbeats.stop(timeout)
         self.rest_metrics.release(self._api)
 

@@ -21,4 +21,4 @@ def register_component_status(registry: CollectorRegistry, is_leader: Callable[[
     registry.register(StatusGauge(LEADING, "1 while this virt-controller replica holds the lead, else 0.",
                                   is_leader))
     registry.register(StatusGauge(READY, "1 while this virt-controller replica is ready to take the lead "
-                                         "(its caches have synced), else 0.", is_ready))
+                                         "(running; leading, once its caches have synced), else 0.", is_ready))
