@@ -1,8 +1,8 @@
 """A collector that reports only while its replica leads.
 
 Cluster-wide figures (how many migrations are pending, ...) are exported by the leader
-alone, as upstream's virt-controller does (its non-leaders have no caches to count
-from): every replica of ours keeps warm caches, and were each to report the same
+alone, as upstream's virt-controller does: its non-leaders have no caches to count
+from, and a replica that led once keeps its caches, so were each to report the same
 counts, a ``sum()`` over the scraped pods would count every migration once per replica.
 """
 

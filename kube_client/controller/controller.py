@@ -7,7 +7,8 @@ reset; a number asks for another look after that many seconds); raising means tr
 again later, backing off per key.
 
 With a leadership gate, workers hold off while another replica leads; the informers
-keep running regardless, so a new leader starts with a warm cache.
+it owns keep running regardless, so a new leader starts with a warm cache (virt-controller
+instead starts its shared informers once it leads, as upstream does).
 """
 
 from __future__ import annotations
