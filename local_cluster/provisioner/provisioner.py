@@ -3,9 +3,9 @@
 Claims and volumes are followed with list+watch; one worker thread reconciles them
 by key. A claim gets its data (a directory, or a sparse disk image for Block), then
 its PersistentVolume (pvc-<claim uid>, reclaim policy Delete, claimRef to the
-claim), then is bound: spec.volumeName, then status Bound with the capacity. Every
-step first checks what exists, so a crash at any point is finished on the next
-pass. A volume of ours whose claim is gone is Released and, with policy Delete,
+claim), then both are bound: the volume's phase, the claim's spec.volumeName, then
+its status Bound with the capacity. Every step first checks what exists, so a crash
+at any point is finished on the next pass. A volume of ours whose claim is gone is Released and, with policy Delete,
 its data and then the object are removed. Everything goes through the official
 kubernetes client.
 """
@@ -192,6 +192,9 @@ class Provisioner:
         return volume
 
     def _bind(self, claim: Obj, volume: Obj) -> None:
+        # The volume first, as upstream's binder: whoever sees the claim Bound finds its
+        # volume Bound too.
+        self._set_volume_phase(volume, "Bound")
         meta, name = claim["metadata"], claims.volume_name(claim)
         if (claim.get("spec") or {}).get("volumeName") != name:
             spec: Obj = {"volumeName": name}
@@ -209,7 +212,6 @@ class Provisioner:
             call(self._core.patch_namespaced_persistent_volume_claim_status, meta["name"], meta["namespace"],
                  {"status": {"phase": "Bound", "accessModes": volume_spec.get("accessModes"),
                              "capacity": volume_spec.get("capacity")}}, _content_type=MERGE_PATCH)
-        self._set_volume_phase(volume, "Bound")
 
     # --- volumes ----------------------------------------------------------------------
 
