@@ -5,9 +5,9 @@ by key. A claim gets its data (a directory, or a sparse disk image for Block), t
 its PersistentVolume (pvc-<claim uid>, reclaim policy Delete, claimRef to the
 claim), then both are bound: the volume's phase, the claim's spec.volumeName, then
 its status Bound with the capacity. Every step first checks what exists, so a crash
-at any point is finished on the next pass. A volume of ours whose claim is gone is Released and, with policy Delete,
-its data and then the object are removed. Everything goes through the official
-kubernetes client.
+at any point is finished on the next pass. A volume of ours whose claim is gone is
+Released and, with policy Delete, its data and then the object are removed.
+Everything goes through the official kubernetes client.
 """
 
 from __future__ import annotations
