@@ -135,7 +135,6 @@ from virt_controller.launcher_pod import LAUNCHER_IMAGE, MIGRATION_JOB_NAME_ANNO
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 
-
 ABORT_REQUESTED_CONDITION = "migrationAbortRequested"   # upstream's VMIM condition type
 MIGRATION_SELECTOR_LABEL = "kubevirt.io/vmi-name"        # upstream's, on a VMIM: its VMI's name
 FAILED_CONDITION = "Failed"

@@ -88,7 +88,10 @@ class Launcher:
         events.start_event_loop()
         await asyncio.to_thread(self.libvirtd.start)
         connection = await asyncio.to_thread(libvirt.open, self.libvirtd.uri)
-        warm_up = asyncio.create_task(asyncio.to_thread(_load_qemu_capabilities, connection, config))
+        warm_ups = []  # the test driver has no QEMU to learn about
+        if isinstance(self.libvirtd, Libvirtd):
+            warm_ups.append(asyncio.create_task(
+                asyncio.to_thread(_load_qemu_capabilities, connection, config.domain_type)))
         events.watch_lifecycle(
             connection,
             lambda _name, state, reason: loop.call_soon_threadsafe(self._lifecycle, state, reason, time.time_ns()),
@@ -108,7 +111,8 @@ class Launcher:
         ], unix_socket=config.cmd_socket)
         # After Cmd serves: the handler takes the stream's Hello as "the launcher is up".
         notifier = self._notifier()
-        tasks = [asyncio.create_task(self._forward_events(notifier)), asyncio.create_task(self._supervise()), warm_up]
+        tasks = [asyncio.create_task(self._forward_events(notifier)), asyncio.create_task(self._supervise()),
+                 *warm_ups]
         try:
             await self._stopped.wait()
             await asyncio.sleep(0.2)  # let the last events reach the stream
@@ -259,13 +263,11 @@ class Launcher:
         asyncio.get_running_loop().call_later(1.0, self.stop, 1)
 
 
-def _load_qemu_capabilities(connection: libvirt.virConnect, config: LauncherConfig) -> None:
+def _load_qemu_capabilities(connection: libvirt.virConnect, domain_type: str) -> None:
     """libvirtd reads QEMU's capabilities on their first use (~20 ms): here, while the
     handler's Sync is on its way, rather than inside the first defineXML."""
-    if config.hypervisor != "libvirt":
-        return
     try:
-        connection.getDomainCapabilities(None, None, None, config.domain_type)
+        connection.getDomainCapabilities(None, None, None, domain_type)
     except libvirt.libvirtError as error:
         log.info("QEMU capabilities not loaded ahead of the domain: %s", error)
 

@@ -33,8 +33,12 @@ class TestDriver:
 
     def start(self) -> None:
         self.spawn()
+        self.wait_ready()
 
     def spawn(self) -> None:
+        """Write the node file (once; again only after stop)."""
+        if self._node_file.exists():
+            return
         self._node_file.parent.mkdir(parents=True, exist_ok=True)
         self._node_file.write_text(_NODE_XML)
 

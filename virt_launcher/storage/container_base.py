@@ -20,7 +20,8 @@ from pathlib import Path
 
 from virt_launcher.storage.disk import DiskFormat
 from virt_launcher.storage.errors import StorageError
-from virt_launcher.storage.qemu_img import QemuImgError, create_overlay, image_info
+from virt_launcher.storage.overlay import ensure_overlay
+from virt_launcher.storage.qemu_img import QemuImgError, image_info
 
 RECORDS_DIR = ".container-bases"
 FORMAT_FILE = "format"
@@ -47,10 +48,7 @@ def container_base(base: Path, unpacked: Path, field: str) -> ContainerBase:
     records.mkdir(parents=True, exist_ok=True)
     draft = Path(tempfile.mkdtemp(prefix=".draft-", dir=records))
     try:
-        try:
-            create_overlay(draft / OVERLAY_FILE, base, base_format)
-        except QemuImgError as exc:
-            raise StorageError(field, f"cannot create an overlay over {base}: {exc}") from None
+        ensure_overlay(draft / OVERLAY_FILE, base, base_format, reuse=False, field=field)
         (draft / FORMAT_FILE).write_text(base_format)
         try:
             os.rename(draft, record)
