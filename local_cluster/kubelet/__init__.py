@@ -4,6 +4,6 @@ and reports the pod status Kubernetes would. It never talks to an API server; th
 kubelet agent feeds it pods and the objects they reference (see runtime.PodRuntime).
 
 This package's __init__ stays import-free: the sandbox trampoline is started as
-``python -S -m local_cluster.kubelet.sandbox_init`` for every container, and must
+``python -S`` (local_cluster.kubelet.sandbox_init) for every container, and must
 not pay for importing the rest of the runtime.
 """

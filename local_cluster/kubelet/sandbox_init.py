@@ -1,6 +1,6 @@
 """The sandbox trampoline and supervisor of one container run:
 
-    python -S -m local_cluster.kubelet.sandbox_init <run dir>/spec.json
+    python -S -c "...sandbox_init import main..." <run dir>/spec.json   (see sandbox.launch)
 
 It enters a new mount namespace (private propagation, so nothing it mounts is seen
 by the node), builds the container's view of the filesystem, then forks the
@@ -279,7 +279,7 @@ def run(spec: SandboxSpec) -> int:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
-        sys.stderr.write("usage: python -m local_cluster.kubelet.sandbox_init <spec.json>\n")
+        sys.stderr.write("usage: sandbox_init <spec.json>\n")
         return 2
     return run(SandboxSpec.read(Path(argv[1])))
 

@@ -8,17 +8,20 @@ run directory:
   shim.json     {"pid", "startTicks"} of the trampoline, written first thing
   started.json  {"pid", "startTicks", "startedAt"} once the command was exec'd
   exit.json     {"exitCode", "signal", "reason", "message", "startedAt", "finishedAt"}
-Standard library only: the trampoline imports this module.
+Standard library only, and not even dataclasses or typing: the trampoline imports this
+module on every container start, where each millisecond of import delays the command.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+
+# typing's own import is what this avoids; annotations are never evaluated at run time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SPEC_FILE = "spec.json"
 SHIM_FILE = "shim.json"
@@ -27,33 +30,90 @@ EXIT_FILE = "exit.json"
 SCRATCH_DIR = "scratch"
 
 
-@dataclass(frozen=True)
-class MountSpec:
+class _Record:
+    """An immutable value with named fields, equal by value (a frozen dataclass, lighter)."""
+
+    __slots__: tuple[str, ...] = ()
+    _DEFAULTS: dict[str, object] = {}
+
+    def __init__(self, *args: object, **fields: object) -> None:
+        names = self.__slots__
+        if len(args) > len(names):
+            raise TypeError(f"{type(self).__name__} takes at most {len(names)} positional arguments")
+        given = dict(zip(names, args))
+        for name, value in fields.items():
+            if name not in names:
+                raise TypeError(f"{type(self).__name__} has no field {name!r}")
+            if name in given:
+                raise TypeError(f"{type(self).__name__} got {name!r} twice")
+            given[name] = value
+        for name in names:
+            if name not in given:
+                if name not in self._DEFAULTS:
+                    raise TypeError(f"{type(self).__name__} needs {name!r}")
+                default = self._DEFAULTS[name]
+                # Mutable defaults are copied, as dataclasses' default_factory would.
+                given[name] = list(default) if isinstance(default, list) else default
+            object.__setattr__(self, name, given[name])
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable: cannot set {name}")
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._values() == other._values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({inner})"
+
+    def __reduce__(self) -> tuple[type[_Record], tuple[object, ...]]:
+        # copy and pickle rebuild through __init__: they would otherwise set slots one by one.
+        return type(self), self._values()
+
+
+class MountSpec(_Record):
+    __slots__ = ("source", "target", "read_only")
+    _DEFAULTS = {"read_only": False}
     source: str
     # Absolute path as the container sees it.
     target: str
-    read_only: bool = False
+    read_only: bool
+
+    def to_json(self) -> dict[str, object]:
+        return {"source": self.source, "target": self.target, "read_only": self.read_only}
 
 
-@dataclass(frozen=True)
-class SandboxSpec:
+class SandboxSpec(_Record):
+    __slots__ = ("argv", "env", "run_dir", "pod_tmp", "mounts", "working_dir", "rootfs", "hostname",
+                 "kept_host_paths")
+    _DEFAULTS = {"mounts": [], "working_dir": None, "rootfs": None, "hostname": None, "kept_host_paths": []}
     argv: list[str]
     env: dict[str, str]
     run_dir: str
     # Host directory bind-mounted at /tmp: private to the pod, shared by its containers.
     pod_tmp: str
-    mounts: list[MountSpec] = field(default_factory=list)
-    working_dir: str | None = None
+    mounts: list[MountSpec]
+    working_dir: str | None
     # The unpacked image to use as the root filesystem; None runs on the host's root.
-    rootfs: str | None = None
+    rootfs: str | None
     # Set for pods with their own network identity; None keeps the node's UTS namespace.
-    hostname: str | None = None
+    hostname: str | None
     # Host-root containers only: host paths under /tmp that must stay visible through the
     # pod's private /tmp (this checkout and its Python, when they live there).
-    kept_host_paths: list[str] = field(default_factory=list)
+    kept_host_paths: list[str]
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        value = {name: getattr(self, name) for name in self.__slots__}
+        value["mounts"] = [mount.to_json() for mount in self.mounts]
+        return value
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> SandboxSpec:
@@ -75,6 +135,8 @@ def write_json_atomic(path: Path, value: Any, *, dir_fd: int | None = None) -> N
     is a bare name relative to that directory (used after mounts may hide paths)."""
     raw = json.dumps(value, indent=1, sort_keys=True).encode()
     if dir_fd is None:
+        import tempfile  # only the kubelet's side writes by path: the trampoline never pays for it
+
         fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(fd, "wb") as out:
             out.write(raw)
