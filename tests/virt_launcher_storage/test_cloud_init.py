@@ -53,6 +53,14 @@ def test_nocloud_hostname_and_network_config(workdir):
     assert yaml.safe_load(files["/meta-data"])["local-hostname"] == "web-1"
 
 
+def test_nocloud_meta_data_values_stay_strings_in_yaml(workdir):
+    # "true" and "1e3" are valid host names that a plain YAML scalar would turn into a bool and a float.
+    for name in ("true", "1e3"):
+        disk = prepare_one(nocloud(userData=USER_DATA), workdir / name, StorageContext(), hostname=name)
+        meta = yaml.safe_load(iso_rock_ridge_files(disk.path)["/meta-data"])
+        assert meta["local-hostname"] == name
+
+
 def test_nocloud_base64_sources_keep_binary_user_data(workdir):
     compressed = gzip.compress(USER_DATA.encode())
     disk = prepare_one(
