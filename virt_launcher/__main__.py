@@ -13,6 +13,7 @@ of following them on the way to a running guest.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from pathlib import Path
@@ -62,6 +63,10 @@ async def _run(args: argparse.Namespace, hypervisor: Libvirtd | TestDriver) -> i
     from virt_launcher.launcher import Launcher, LauncherConfig
     from virt_launcher.storage_context import disk_preparer, load_context
 
+    # What the imports made lives as long as the launcher: out of every later collection.
+    gc.freeze()
+    gc.enable()
+
     # The test driver runs nothing, so there is nothing to probe.
     emulation = "qemu" if args.hypervisor == "test" else {"kvm": "kvm", "tcg": "qemu"}.get(args.emulation) \
         or domain_type()
@@ -81,18 +86,25 @@ async def _run(args: argparse.Namespace, hypervisor: Libvirtd | TestDriver) -> i
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _arguments(argv)
-    hypervisor = _spawned_hypervisor(args)
-    # Everything heavy from here on (see the docstring); _run imports the rest.
-    import asyncio
-    import logging
-
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s launcher {args.namespace}/{args.name} "
-                                                   f"%(levelname)s %(message)s")
+    # The collector would run dozens of times over the start's several hundred imports,
+    # each pass walking every object made so far: ~6 ms of CPU per launcher start. _run
+    # freezes what they made and switches it back on.
+    gc.disable()
     try:
-        return asyncio.run(_run(args, hypervisor))
+        args = _arguments(argv)
+        hypervisor = _spawned_hypervisor(args)
+        # Everything heavy from here on (see the docstring); _run imports the rest.
+        import asyncio
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format=f"%(asctime)s launcher {args.namespace}/{args.name} "
+                                                       f"%(levelname)s %(message)s")
+        try:
+            return asyncio.run(_run(args, hypervisor))
+        finally:
+            hypervisor.stop()  # the launcher stops it; this covers a failure before the launcher ran
     finally:
-        hypervisor.stop()  # the launcher stops it; this covers a failure before the launcher ran
+        gc.enable()  # whatever happened before _run could
 
 
 if __name__ == "__main__":
