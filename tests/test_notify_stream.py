@@ -191,3 +191,31 @@ def test_a_batch_is_answered_with_its_refusals_then_one_ack(sockdir: Path) -> No
         assert sink.sequences == [1, 4, 5]  # the resent 3 and 4 are not applied twice
 
     asyncio.run(scenario())
+
+
+def test_a_held_hello_waits_for_announce(sockdir: Path) -> None:
+    """The launcher dials its stream while it starts, but the handler must see the Hello
+    (its "Cmd serves") only once Cmd does."""
+    async def scenario() -> None:
+        socket = sockdir / "notify.sock"
+        hellos: list[str] = []
+        server, _ = await start_server([
+            service(notify_pb2, "Notify", notify_pb2_grpc.add_NotifyServicer_to_server,
+                    NotifyServicer(Sink(), on_hello=lambda hello: hellos.append(hello.vmi_name))),
+            info_service("NotifyInfo", SUPPORTED_NOTIFY_VERSIONS),
+        ], unix_socket=socket)
+        notifier = DomainNotifier(socket, HELLO, hold_hello=True)
+        notifier.start()
+        try:
+            await asyncio.sleep(0.3)
+            assert hellos == []
+            notifier.announce()
+            async with asyncio.timeout(10):
+                while not hellos:
+                    await asyncio.sleep(0.01)
+            assert hellos == ["testvmi"]
+        finally:
+            await notifier.close()
+            await server.stop(None)
+
+    asyncio.run(scenario())

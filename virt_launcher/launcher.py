@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 import libvirt
 
 from grpc_support.server import service, start_server
@@ -86,31 +87,16 @@ class Launcher:
         config.work_dir.mkdir(parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
         events.start_event_loop()
-        await asyncio.to_thread(self.libvirtd.start)
-        connection = await asyncio.to_thread(libvirt.open, self.libvirtd.uri)
-        warm_ups = []  # the test driver has no QEMU to learn about
-        if isinstance(self.libvirtd, Libvirtd):
-            warm_ups.append(asyncio.create_task(
-                asyncio.to_thread(_load_qemu_capabilities, connection, config.domain_type)))
-        events.watch_lifecycle(
-            connection,
-            lambda _name, state, reason: loop.call_soon_threadsafe(self._lifecycle, state, reason, time.time_ns()),
-            lambda reason: loop.call_soon_threadsafe(self._libvirt_lost, f"connection closed (reason {reason})"))
-        self.manager = DomainManager(connection, config.work_dir, self._prepare_disks, config.domain_type,
-                                     config.image_store, config.serial_socket)
-        self.migration = MigrationController(
-            self.manager, config.cmd_socket.parent,
-            self.libvirtd.socket if isinstance(self.libvirtd, Libvirtd) else None,
-            on_status=lambda _state: loop.call_soon_threadsafe(self._events.put_nowait,
-                                                               _Pending("status", time.time_ns())),
-            on_finalized=self._finalized)
-        server, _ = await start_server([
-            service(cmd_pb2, "Cmd", cmd_pb2_grpc.add_CmdServicer_to_server,
-                    CmdServicer(self.manager, migration=self.migration)),
-            info_service("CmdInfo", SUPPORTED_CMD_VERSIONS, LAUNCHER_VERSION),
-        ], unix_socket=config.cmd_socket)
-        # After Cmd serves: the handler takes the stream's Hello as "the launcher is up".
+        # Dialled while libvirtd comes up; its Hello waits until Cmd serves (announce below).
         notifier = self._notifier()
+        try:
+            server, connection, warm_ups = await self._serve(loop)
+        except BaseException:
+            if notifier is not None:
+                await notifier.close()
+            raise
+        if notifier is not None:
+            notifier.announce()
         tasks = [asyncio.create_task(self._forward_events(notifier)), asyncio.create_task(self._supervise()),
                  *warm_ups]
         try:
@@ -169,12 +155,41 @@ class Launcher:
 
         asyncio.get_running_loop().run_in_executor(None, shutdown)
 
+    async def _serve(self, loop: asyncio.AbstractEventLoop) -> tuple[grpc.aio.Server, libvirt.virConnect,
+                                                                    list[asyncio.Task[Any]]]:
+        """libvirtd up, the domain manager on its connection, and Cmd served."""
+        config = self.config
+        await asyncio.to_thread(self.libvirtd.spawn)  # once: __main__ may have spawned it already
+        connection = await asyncio.to_thread(self.libvirtd.connect)
+        warm_ups = []  # the test driver has no QEMU to learn about
+        if isinstance(self.libvirtd, Libvirtd):
+            warm_ups.append(asyncio.create_task(
+                asyncio.to_thread(_load_qemu_capabilities, connection, config.domain_type)))
+        events.watch_lifecycle(
+            connection,
+            lambda _name, state, reason: loop.call_soon_threadsafe(self._lifecycle, state, reason, time.time_ns()),
+            lambda reason: loop.call_soon_threadsafe(self._libvirt_lost, f"connection closed (reason {reason})"))
+        self.manager = DomainManager(connection, config.work_dir, self._prepare_disks, config.domain_type,
+                                     config.image_store, config.serial_socket)
+        self.migration = MigrationController(
+            self.manager, config.cmd_socket.parent,
+            self.libvirtd.socket if isinstance(self.libvirtd, Libvirtd) else None,
+            on_status=lambda _state: loop.call_soon_threadsafe(self._events.put_nowait,
+                                                               _Pending("status", time.time_ns())),
+            on_finalized=self._finalized)
+        server, _ = await start_server([
+            service(cmd_pb2, "Cmd", cmd_pb2_grpc.add_CmdServicer_to_server,
+                    CmdServicer(self.manager, migration=self.migration)),
+            info_service("CmdInfo", SUPPORTED_CMD_VERSIONS, LAUNCHER_VERSION),
+        ], unix_socket=config.cmd_socket)
+        return server, connection, warm_ups
+
     def _notifier(self) -> DomainNotifier | None:
         if self.config.notify_socket is None:
             return None
         hello = notify_pb2.Hello(launcher_uid=str(uuid.uuid4()), vmi_namespace=self.config.namespace,
                                  vmi_name=self.config.name, vmi_uid=self.config.uid)
-        notifier = DomainNotifier(self.config.notify_socket, hello)
+        notifier = DomainNotifier(self.config.notify_socket, hello, hold_hello=True)
         notifier.start()
         return notifier
 

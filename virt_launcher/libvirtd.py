@@ -19,6 +19,10 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import libvirt
 
 LIBVIRTD = shutil.which("libvirtd") or "/usr/sbin/libvirtd"
 DEFAULT_CAPS_CACHE = Path("/var/cache/kubevirt-py/libvirt")
@@ -110,6 +114,12 @@ class Libvirtd:
 
     def wait_ready(self) -> None:
         """Until the spawned daemon serves its socket; stopped and raised if it never does."""
+        self.connect().close()
+
+    def connect(self) -> libvirt.virConnect:
+        """The spawned daemon's first accepted connection, once it serves its socket: the
+        launcher's own, rather than a probe and then a second connect. Stopped and raised
+        if it never answers."""
         import libvirt  # here, not at the top: see the module's docstring
 
         if self._process is None:
@@ -122,8 +132,7 @@ class Libvirtd:
                                     f"{self._tail()}")
             if socket.exists():
                 try:
-                    libvirt.open(self.uri).close()
-                    return
+                    return libvirt.open(self.uri)
                 except libvirt.libvirtError:
                     pass
             time.sleep(READY_POLL_SECONDS)

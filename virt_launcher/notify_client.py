@@ -35,7 +35,9 @@ log = logging.getLogger(__name__)
 
 class DomainNotifier:
     def __init__(self, socket_path: str | os.PathLike[str], hello: notify_pb2.Hello, *, window: int = 4096,
-                 reconnect_delay: float = 0.2) -> None:
+                 reconnect_delay: float = 0.2, hold_hello: bool = False) -> None:
+        """hold_hello: dial and negotiate now, but send the Hello only on announce(): the
+        handler takes a Hello as "this launcher's Cmd serves"."""
         if window < 1:
             raise ValueError("window: must be at least 1")
         self._target = unix_target(socket_path)
@@ -49,11 +51,18 @@ class DomainNotifier:
         self._next_sequence = 1
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
+        self._announced = asyncio.Event()
+        if not hold_hello:
+            self._announced.set()
         self.rejected: list[notify_pb2.Rejected] = []
 
     @property
     def launcher_uid(self) -> str:
         return self._hello.launcher_uid
+
+    def announce(self) -> None:
+        """Let the Hello go (once Cmd serves); a stream opened before waits for this."""
+        self._announced.set()
 
     def start(self) -> None:
         if self._task is None:
@@ -105,6 +114,7 @@ class DomainNotifier:
                 await self._on_reply(reply)
 
     async def _outgoing(self, batches: bool) -> AsyncIterator[notify_pb2.LauncherMessage]:
+        await self._announced.wait()
         yield notify_pb2.LauncherMessage(hello=self._hello)
         cursor = 0
         while True:

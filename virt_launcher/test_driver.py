@@ -3,13 +3,17 @@
 For scale tests of the control plane: the launcher, its Cmd and Notify traffic and
 every status write are real, but "starting" a domain only flips its state inside
 libvirt's test driver, so hundreds of VMIs fit on a small machine. It has the
-interface of Libvirtd (spawn, wait_ready, start, uri, alive, stop) so the launcher does
+interface of Libvirtd (spawn, wait_ready, connect, start, uri, alive, stop) so the launcher does
 not care.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import libvirt
 
 # A node with room for any guest and no predefined domains (test:///default has one).
 _NODE_XML = """\
@@ -44,6 +48,11 @@ class TestDriver:
 
     def wait_ready(self) -> None:
         """Nothing to wait for: libvirt opens the test driver in process."""
+
+    def connect(self) -> libvirt.virConnect:
+        import libvirt  # as Libvirtd: the launcher's entry point imports this module early
+
+        return libvirt.open(self.uri)
 
     def alive(self) -> bool:
         return True  # in-process: it lives exactly as long as the launcher
