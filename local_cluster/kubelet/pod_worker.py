@@ -167,6 +167,7 @@ class PodWorker:
         self._applied_sources_version = -1
         self._popens: dict[str, Popen[bytes]] = {}
         self._exit_fds: dict[str, int] = {}  # container -> its trampoline's pidfd
+        self._started_fds: dict[str, int] = {}  # container -> its trampoline's "started" pipe, until it starts
         self._probes: dict[str, tuple[int, ContainerProbes]] = {}
         self._volumes: dict[str, PreparedVolume] | None = None
         self._thread = threading.Thread(target=self._run, name=f"pod-{self.uid}", daemon=True)
@@ -273,12 +274,14 @@ class PodWorker:
             quiet_steps = 0 if changed else quiet_steps + 1
             idle = quiet_steps >= QUIET_STEPS_BEFORE_IDLE and self._settled()
             self._wake.wait(self._settings.idle_poll_interval if idle else self._settings.poll_interval,
-                            self._exit_fds.values())
+                            [*self._exit_fds.values(), *self._started_fds.values()])
             self._wake.clear()
         for _, probes in self._probes.values():
             probes.stop()
         for name in list(self._exit_fds):
             self._close_exit_fd(name)
+        for name in list(self._started_fds):
+            self._close_started_fd(name)
         self._wake.close()
 
     def _settled(self) -> bool:
@@ -290,6 +293,11 @@ class PodWorker:
 
     def _close_exit_fd(self, name: str) -> None:
         fd = self._exit_fds.pop(name, None)
+        if fd is not None:
+            os.close(fd)
+
+    def _close_started_fd(self, name: str) -> None:
+        fd = self._started_fds.pop(name, None)
         if fd is not None:
             os.close(fd)
 
@@ -330,6 +338,7 @@ class PodWorker:
     def _observe(self, record: ContainerRecord, pod: dict[str, Any]) -> None:
         run = record.run
         if run is None or run.exit is not None:
+            self._close_started_fd(record.name)
             return
         run_dir = Path(run.run_dir)
         if run.shim is None:
@@ -341,6 +350,8 @@ class PodWorker:
             if started:
                 run.container = ProcessIdentity(started["pid"], started["startTicks"])
                 run.started_at = started["startedAt"]
+        if run.container is not None:
+            self._close_started_fd(record.name)  # it has said all it had to: stop waking on it
         exit_record = read_json(run_dir / EXIT_FILE)
         if exit_record is None and not self._trampoline_alive(record.name, run):
             # It may have written its report just before exiting.
@@ -389,6 +400,7 @@ class PodWorker:
         leaves no process of the pod behind, adopted trampolines included."""
         popen = self._popens.pop(name, None)
         self._close_exit_fd(name)
+        self._close_started_fd(name)
         if popen is None:
             if not wait_exit(run.shim, 2.0):
                 log.warning("pod %s: trampoline of %s lingers after reporting", self.uid, run.run_dir)
@@ -527,9 +539,11 @@ class PodWorker:
         record.pull_failures = 0
         self._wait(record, WAITING_CREATING, "", 0.0)
         self._persist()
-        popen = launch(sandbox, self.pod_dir.log_file(record.name, attempt), settings.python)
+        popen, started_fd = launch(sandbox, self.pod_dir.log_file(record.name, attempt), settings.python)
         self._popens[record.name] = popen
         self._close_exit_fd(record.name)
+        self._close_started_fd(record.name)
+        self._started_fds[record.name] = started_fd
         if (fd := exit_fd(popen.pid)) is not None:
             self._exit_fds[record.name] = fd
         record.run.shim = ProcessIdentity.of(popen.pid)

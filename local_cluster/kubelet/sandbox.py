@@ -21,7 +21,7 @@ from local_cluster.kubelet.env import expand
 from local_cluster.kubelet.images import CHECKOUT_ROOT
 from oci_layout.rooted_paths import UnsafePath, absolute_parts, relative_parts, resolve_in_root
 from local_cluster.kubelet.proc import ProcessIdentity, descendants_of, signal_group, signal_process
-from local_cluster.kubelet.sandbox_spec import MountSpec, SandboxSpec
+from local_cluster.kubelet.sandbox_spec import STARTED_FD_ENV, MountSpec, SandboxSpec
 from local_cluster.kubelet.volumes import PreparedVolume
 
 TERMINATION_LOG = "termination-log"
@@ -113,21 +113,33 @@ def termination_message(container: dict[str, Any], run_dir: Path, log_file: Path
 _TRAMPOLINE = "import sys; from local_cluster.kubelet.sandbox_init import main; sys.exit(main(sys.argv))"
 
 
-def launch(spec: SandboxSpec, log_file: Path, python: str) -> subprocess.Popen[bytes]:
-    """Start the trampoline for spec; its stdout/stderr (and the command's) go to log_file."""
+def launch(spec: SandboxSpec, log_file: Path, python: str) -> tuple[subprocess.Popen[bytes], int]:
+    """Start the trampoline for spec; its stdout/stderr (and the command's) go to log_file.
+    Returns it and the read end of its "started" pipe (readable once the command runs, or
+    once the trampoline is gone), which the caller closes."""
     spec_path = spec.write()
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_file, "ab") as log:
-        return subprocess.Popen(
-            [python, "-S", "-c", _TRAMPOLINE, str(spec_path)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            cwd=spec.run_dir,
-            env={"PYTHONPATH": str(CHECKOUT_ROOT), "PYTHONDONTWRITEBYTECODE": "1", "PATH": os.defpath},
-            start_new_session=True,
-            close_fds=True,
-        )
+    started_read, started_write = os.pipe()
+    try:
+        with open(log_file, "ab") as log:
+            popen = subprocess.Popen(
+                [python, "-S", "-c", _TRAMPOLINE, str(spec_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                cwd=spec.run_dir,
+                env={"PYTHONPATH": str(CHECKOUT_ROOT), "PYTHONDONTWRITEBYTECODE": "1", "PATH": os.defpath,
+                     STARTED_FD_ENV: str(started_write)},
+                start_new_session=True,
+                close_fds=True,
+                pass_fds=(started_write,),
+            )
+    except BaseException:
+        os.close(started_read)
+        raise
+    finally:
+        os.close(started_write)
+    return popen, started_read
 
 
 def prune_runs(container_dir: Path, keep_from: int) -> None:

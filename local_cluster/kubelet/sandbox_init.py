@@ -32,6 +32,7 @@ from local_cluster.kubelet.sandbox_spec import (
     EXIT_FILE,
     SCRATCH_DIR,
     SHIM_FILE,
+    STARTED_FD_ENV,
     STARTED_FILE,
     MountSpec,
     SandboxSpec,
@@ -245,7 +246,32 @@ def _start_error(message: str, started_at: str) -> dict[str, object]:
     }
 
 
+def _started_pipe() -> int | None:
+    """The kubelet's "started" pipe, if it gave one; never inherited by the command."""
+    value = os.environ.get(STARTED_FD_ENV)
+    if not value or not value.isdigit():
+        return None
+    fd = int(value)
+    try:
+        os.set_inheritable(fd, False)
+    except OSError:
+        return None
+    return fd
+
+
+def _announce_started(fd: int | None) -> None:
+    if fd is None:
+        return
+    try:
+        os.write(fd, b"1")
+    except OSError:
+        pass  # a kubelet that restarted since holds no read end: it polls instead
+    finally:
+        os.close(fd)
+
+
 def run(spec: SandboxSpec) -> int:
+    started_pipe = _started_pipe()
     run_dir = os.open(spec.run_dir, os.O_PATH | os.O_DIRECTORY)
     # Announce ourselves before anything else: a kubelet that died between starting
     # us and recording our pid finds us here.
@@ -270,6 +296,7 @@ def run(spec: SandboxSpec) -> int:
         {"pid": pid, "startTicks": start_ticks(pid), "startedAt": started_at},
         dir_fd=run_dir,
     )
+    _announce_started(started_pipe)
     status = _wait_for(pid)
     record = _exit_record(status, started_at)
     _tear_down(pid)

@@ -6,7 +6,8 @@ environment), so the trampoline only performs mounts and the exec. Files in the
 run directory:
   spec.json     this spec
   shim.json     {"pid", "startTicks"} of the trampoline, written first thing
-  started.json  {"pid", "startTicks", "startedAt"} once the command was exec'd
+  started.json  {"pid", "startTicks", "startedAt"} once the command was exec'd (and a
+                byte on the STARTED_FD_ENV pipe, when the kubelet gave one)
   exit.json     {"exitCode", "signal", "reason", "message", "startedAt", "finishedAt"}
 Standard library only, and not even dataclasses or typing: the trampoline imports this
 module on every container start, where each millisecond of import delays the command.
@@ -28,6 +29,10 @@ SHIM_FILE = "shim.json"
 STARTED_FILE = "started.json"
 EXIT_FILE = "exit.json"
 SCRATCH_DIR = "scratch"
+# The environment variable naming the trampoline's "started" pipe: it writes a byte there
+# once the command was exec'd (started.json written), so the kubelet's pod worker wakes
+# at once instead of finding the start at its next poll.
+STARTED_FD_ENV = "SANDBOX_STARTED_FD"
 
 
 class _Record:

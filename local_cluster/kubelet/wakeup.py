@@ -1,5 +1,6 @@
 """A pod worker's alarm clock: set() from any thread like a threading.Event, and a wait
-that also ends when one of the pod's trampolines exits (its pidfd becomes readable).
+that also ends when one of the pod's trampolines exits (its pidfd becomes readable) or
+starts its command (its "started" pipe does).
 
 Why: a worker with nothing to do sleeps long instead of polling every 100 ms (a node
 of a hundred idle pods spent most of its CPU on that), and still sees a container exit
@@ -25,10 +26,10 @@ class Wakeup:
             if not self._closed:
                 os.eventfd_write(self._fd, 1)
 
-    def wait(self, timeout: float, exits: Iterable[int] = ()) -> None:
-        """Until set(), a process behind one of the pidfds ``exits`` ends, or timeout."""
+    def wait(self, timeout: float, fds: Iterable[int] = ()) -> None:
+        """Until set(), one of ``fds`` (pidfds, pipes) becomes readable, or timeout."""
         poller = select.poll()
-        for fd in (self._fd, *exits):
+        for fd in (self._fd, *fds):
             poller.register(fd, select.POLLIN)
         poller.poll(max(0, int(timeout * 1000)))
 

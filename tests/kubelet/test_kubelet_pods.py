@@ -426,3 +426,17 @@ def test_host_network_pods_share_the_node_address_and_hostname(node: Node) -> No
     assert _log(node, pod, "main") == f"{os.uname().nodename}\n"
     _phase(runtime, isolated, "Succeeded")
     assert _log(node, isolated, "main") == "isolated\n"
+
+
+def test_a_start_is_seen_at_once_and_the_command_inherits_no_kubelet_pipe(node: Node) -> None:
+    # Polling alone would report the start only a minute later: the trampoline's "started"
+    # pipe wakes the pod worker. The pipe ends in the trampoline; the command holds only stdio.
+    runtime = node.runtime(poll_interval=60.0)
+    pod = make_pod("quick", [shell("main", "exec sleep 30")], restartPolicy="Never")
+    runtime.sync_pod(pod, PodSources())
+    status = _phase(runtime, pod, "Running")
+    assert _container(status, "main")["state"]["running"]
+    started = next(node.root.glob(f"pods/{_uid(pod)}/containers/main/*/started.json"))
+    fd_dir = Path(f"/proc/{json.loads(started.read_text())['pid']}/fd")
+    targets = {fd: os.readlink(fd_dir / fd) for fd in os.listdir(fd_dir)}
+    assert sorted(targets) == ["0", "1", "2"], targets
