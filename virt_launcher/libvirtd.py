@@ -47,17 +47,30 @@ group = "root"
 security_driver = "none"
 stdio_handler = "file"
 """
+# The daemon's private state directories: empty tmpfs mounts in its own mount namespace.
+_STATE_DIRS = ("/run/libvirt", "/var/lib/libvirt", "/var/log/libvirt")
+_CACHE_DIR = "/var/cache/libvirt"
+# One `mount -a` over a generated fstab, rather than a mkdir and a mount process per
+# directory: eight process starts fewer before libvirtd's own (~10 ms of its start).
 _MOUNT_SCRIPT = """\
 set -e
-for dir in /run/libvirt /var/lib/libvirt /var/log/libvirt; do
-    mkdir -p "$dir"
-    mount -t tmpfs -o mode=0700 tmpfs "$dir"
-done
-mkdir -p /var/cache/libvirt "$CAPS_CACHE"
-mount --bind "$CAPS_CACHE" /var/cache/libvirt
-mount --bind "$CONF_DIR" /etc/libvirt
+mount -a -T "$CONF_DIR/fstab"
 exec "$LIBVIRTD" --config "$CONF_DIR/libvirtd.conf" --pid-file "$SOCK_DIR/libvirtd.pid"
 """
+
+
+def _fstab_field(path: str | Path) -> str:
+    """A path as an fstab field: blanks and backslashes octal-escaped, as fstab(5) wants."""
+    return "".join(f"\\{ord(c):03o}" if c in " \t\n\\" else c for c in str(path))
+
+
+def _fstab(conf_dir: Path, caps_cache: Path) -> str:
+    # A tmpfs source of our own: mount -a skips an entry whose source is already mounted
+    # at its target, and the host's own "tmpfs" must never stand in for the private one.
+    lines = [f"kubevirt-py-libvirt {target} tmpfs mode=0700 0 0" for target in _STATE_DIRS]
+    lines.append(f"{_fstab_field(caps_cache)} {_CACHE_DIR} none bind 0 0")
+    lines.append(f"{_fstab_field(conf_dir)} /etc/libvirt none bind 0 0")
+    return "\n".join(lines) + "\n"
 
 
 class LibvirtdError(RuntimeError):
@@ -102,11 +115,14 @@ class Libvirtd:
         (self.conf_dir / "libvirtd.conf").write_text(_LIBVIRTD_CONF.format(sock_dir=self.sock_dir,
                                                                             log=self.log_path))
         (self.conf_dir / "qemu.conf").write_text(_QEMU_CONF)
+        (self.conf_dir / "fstab").write_text(_fstab(self.conf_dir, self.caps_cache))
         self.caps_cache.mkdir(parents=True, exist_ok=True)
+        for mount_point in (*_STATE_DIRS, _CACHE_DIR):  # the same directories inside the namespace
+            os.makedirs(mount_point, exist_ok=True)
         socket = self.socket
         socket.unlink(missing_ok=True)
         environment = {**os.environ, "CONF_DIR": str(self.conf_dir), "SOCK_DIR": str(self.sock_dir),
-                       "CAPS_CACHE": str(self.caps_cache), "LIBVIRTD": LIBVIRTD}
+                       "LIBVIRTD": LIBVIRTD}
         with open(self.work_dir / "libvirtd.stdout", "ab") as output:
             self._process = subprocess.Popen(
                 ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", _MOUNT_SCRIPT],
