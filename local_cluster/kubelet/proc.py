@@ -2,12 +2,14 @@
 /proc/<pid>/stat survives a kubelet restart and is never mistaken for an unrelated
 process that later reused the number.
 
-Standard library only, and not even dataclasses: the sandbox trampoline imports this
-module on every container start."""
+Standard library only, and not even dataclasses (see record.py): the sandbox trampoline
+imports this module on every container start."""
 
 from __future__ import annotations
 
 import os
+
+from local_cluster.kubelet.record import Record
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -26,34 +28,12 @@ def start_ticks(pid: int) -> int | None:
     return int(fields[19]) if fields and len(fields) > 19 else None
 
 
-class ProcessIdentity:
+class ProcessIdentity(Record):
     """A pid and its start time; immutable, equal by value."""
 
     __slots__ = ("pid", "start_ticks")
     pid: int
     start_ticks: int
-
-    def __init__(self, pid: int, start_ticks: int) -> None:
-        object.__setattr__(self, "pid", pid)
-        object.__setattr__(self, "start_ticks", start_ticks)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"ProcessIdentity is immutable: cannot set {name}")
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ProcessIdentity):
-            return NotImplemented
-        return (self.pid, self.start_ticks) == (other.pid, other.start_ticks)
-
-    def __hash__(self) -> int:
-        return hash((self.pid, self.start_ticks))
-
-    def __repr__(self) -> str:
-        return f"ProcessIdentity(pid={self.pid}, start_ticks={self.start_ticks})"
-
-    def __reduce__(self) -> tuple[type[ProcessIdentity], tuple[int, int]]:
-        # copy and pickle rebuild through __init__: they would otherwise set slots one by one.
-        return ProcessIdentity, (self.pid, self.start_ticks)
 
     @classmethod
     def of(cls, pid: int) -> ProcessIdentity | None:
