@@ -278,10 +278,9 @@ class PodWorker:
             self._wake.clear()
         for _, probes in self._probes.values():
             probes.stop()
-        for name in list(self._exit_fds):
-            self._close_exit_fd(name)
-        for name in list(self._started_fds):
-            self._close_started_fd(name)
+        for fds in (self._exit_fds, self._started_fds):
+            for name in list(fds):
+                self._close_fd(fds, name)
         self._wake.close()
 
     def _settled(self) -> bool:
@@ -291,13 +290,9 @@ class PodWorker:
         return all(r.run is None or r.run.exit is not None or r.run.container is not None
                    for r in self._state.containers.values())
 
-    def _close_exit_fd(self, name: str) -> None:
-        fd = self._exit_fds.pop(name, None)
-        if fd is not None:
-            os.close(fd)
-
-    def _close_started_fd(self, name: str) -> None:
-        fd = self._started_fds.pop(name, None)
+    @staticmethod
+    def _close_fd(fds: dict[str, int], name: str) -> None:
+        fd = fds.pop(name, None)
         if fd is not None:
             os.close(fd)
 
@@ -338,7 +333,7 @@ class PodWorker:
     def _observe(self, record: ContainerRecord, pod: dict[str, Any]) -> None:
         run = record.run
         if run is None or run.exit is not None:
-            self._close_started_fd(record.name)
+            self._close_fd(self._started_fds, record.name)
             return
         run_dir = Path(run.run_dir)
         if run.shim is None:
@@ -351,7 +346,7 @@ class PodWorker:
                 run.container = ProcessIdentity(started["pid"], started["startTicks"])
                 run.started_at = started["startedAt"]
         if run.container is not None:
-            self._close_started_fd(record.name)  # it has said all it had to: stop waking on it
+            self._close_fd(self._started_fds, record.name)  # it has said all it had to: stop waking on it
         exit_record = read_json(run_dir / EXIT_FILE)
         if exit_record is None and not self._trampoline_alive(record.name, run):
             # It may have written its report just before exiting.
@@ -399,8 +394,8 @@ class PodWorker:
         """Collect the trampoline once it reported, so that a finished termination
         leaves no process of the pod behind, adopted trampolines included."""
         popen = self._popens.pop(name, None)
-        self._close_exit_fd(name)
-        self._close_started_fd(name)
+        self._close_fd(self._exit_fds, name)
+        self._close_fd(self._started_fds, name)
         if popen is None:
             if not wait_exit(run.shim, 2.0):
                 log.warning("pod %s: trampoline of %s lingers after reporting", self.uid, run.run_dir)
@@ -541,8 +536,8 @@ class PodWorker:
         self._persist()
         popen, started_fd = launch(sandbox, self.pod_dir.log_file(record.name, attempt), settings.python)
         self._popens[record.name] = popen
-        self._close_exit_fd(record.name)
-        self._close_started_fd(record.name)
+        self._close_fd(self._exit_fds, record.name)
+        self._close_fd(self._started_fds, record.name)
         self._started_fds[record.name] = started_fd
         if (fd := exit_fd(popen.pid)) is not None:
             self._exit_fds[record.name] = fd
