@@ -52,6 +52,13 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 def _spawned_hypervisor(args: argparse.Namespace) -> Libvirtd | TestDriver:
     hypervisor = TestDriver(args.work_dir) if args.hypervisor == "test" else Libvirtd(args.work_dir)
     hypervisor.spawn()
+    # Then the launcher's connection, opened and used to load QEMU's capabilities from a
+    # thread as soon as libvirtd serves, while the imports below go on. libvirt's event
+    # loop first: a connection opened before it gets no events.
+    from virt_launcher import events
+
+    events.start_event_loop()
+    hypervisor.connect_ahead()
     return hypervisor
 
 

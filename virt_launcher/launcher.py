@@ -90,15 +90,14 @@ class Launcher:
         # Dialled while libvirtd comes up; its Hello waits until Cmd serves (announce below).
         notifier = self._notifier()
         try:
-            server, connection, warm_ups = await self._serve(loop)
+            server, connection = await self._serve(loop)
         except BaseException:
             if notifier is not None:
                 await notifier.close()
             raise
         if notifier is not None:
             notifier.announce()
-        tasks = [asyncio.create_task(self._forward_events(notifier)), asyncio.create_task(self._supervise()),
-                 *warm_ups]
+        tasks = [asyncio.create_task(self._forward_events(notifier)), asyncio.create_task(self._supervise())]
         try:
             await self._stopped.wait()
             await asyncio.sleep(0.2)  # let the last events reach the stream
@@ -155,16 +154,10 @@ class Launcher:
 
         asyncio.get_running_loop().run_in_executor(None, shutdown)
 
-    async def _serve(self, loop: asyncio.AbstractEventLoop) -> tuple[grpc.aio.Server, libvirt.virConnect,
-                                                                    list[asyncio.Task[Any]]]:
+    async def _serve(self, loop: asyncio.AbstractEventLoop) -> tuple[grpc.aio.Server, libvirt.virConnect]:
         """libvirtd up, the domain manager on its connection, and Cmd served."""
         config = self.config
-        await asyncio.to_thread(self.libvirtd.spawn)  # once: __main__ may have spawned it already
-        connection = await asyncio.to_thread(self.libvirtd.connect)
-        warm_ups = []  # the test driver has no QEMU to learn about
-        if isinstance(self.libvirtd, Libvirtd):
-            warm_ups.append(asyncio.create_task(
-                asyncio.to_thread(_load_qemu_capabilities, connection, config.domain_type)))
+        connection = await asyncio.to_thread(self._connected)
         events.watch_lifecycle(
             connection,
             lambda _name, state, reason: loop.call_soon_threadsafe(self._lifecycle, state, reason, time.time_ns()),
@@ -182,7 +175,13 @@ class Launcher:
                     CmdServicer(self.manager, migration=self.migration)),
             info_service("CmdInfo", SUPPORTED_CMD_VERSIONS, LAUNCHER_VERSION),
         ], unix_socket=config.cmd_socket)
-        return server, connection, warm_ups
+        return server, connection
+
+    def _connected(self) -> libvirt.virConnect:
+        # Each step once: __main__ may have spawned libvirtd and be connecting already.
+        self.libvirtd.spawn()
+        self.libvirtd.connect_ahead()
+        return self.libvirtd.connect()
 
     def _notifier(self) -> DomainNotifier | None:
         if self.config.notify_socket is None:
@@ -276,15 +275,6 @@ class Launcher:
         # Reported as a crash: the handler marks the VMI Failed instead of losing it.
         self._lifecycle("Crashed", "Unknown")
         asyncio.get_running_loop().call_later(1.0, self.stop, 1)
-
-
-def _load_qemu_capabilities(connection: libvirt.virConnect, domain_type: str) -> None:
-    """libvirtd reads QEMU's capabilities on their first use (~20 ms): here, while the
-    handler's Sync is on its way, rather than inside the first defineXML."""
-    try:
-        connection.getDomainCapabilities(None, None, None, domain_type)
-    except libvirt.libvirtError as error:
-        log.info("QEMU capabilities not loaded ahead of the domain: %s", error)
 
 
 def _remove_socket(path: Path) -> None:

@@ -3,8 +3,8 @@
 For scale tests of the control plane: the launcher, its Cmd and Notify traffic and
 every status write are real, but "starting" a domain only flips its state inside
 libvirt's test driver, so hundreds of VMIs fit on a small machine. It has the
-interface of Libvirtd (spawn, wait_ready, connect, start, uri, alive, stop) so the launcher does
-not care.
+interface of Libvirtd (spawn, wait_ready, connect_ahead, connect, start, uri, alive, stop) so the
+launcher does not care.
 """
 
 from __future__ import annotations
@@ -48,6 +48,9 @@ class TestDriver:
 
     def wait_ready(self) -> None:
         """Nothing to wait for: libvirt opens the test driver in process."""
+
+    def connect_ahead(self) -> None:
+        """Nothing to overlap: the connection opens in process, and there is no QEMU to learn."""
 
     def connect(self) -> libvirt.virConnect:
         import libvirt  # as Libvirtd: the launcher's entry point imports this module early

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from virt_launcher.libvirtd import Libvirtd, _fstab
+import pytest
+
+from virt_launcher import libvirtd as libvirtd_module
+from virt_launcher.libvirtd import Libvirtd, LibvirtdError, _fstab
 
 PRIVATE = ("/run/libvirt", "/var/lib/libvirt", "/var/log/libvirt")
 
@@ -42,3 +45,49 @@ def test_fstab_escapes_blanks_and_backslashes(tmp_path: Path) -> None:
     assert "/work/a\\040b\\134c /etc/libvirt none bind 0 0" in table.splitlines()
     assert "/cache/x\\011y /var/cache/libvirt none bind 0 0" in table.splitlines()
     assert all(len(line.split()) == 6 for line in table.splitlines())
+
+
+def test_the_daemon_loads_the_qemu_driver_alone(tmp_path: Path) -> None:
+    # As upstream's virtqemud: the other drivers only cost start-up and memory.
+    daemon = Libvirtd(tmp_path / "work", caps_cache=tmp_path / "caps")
+    daemon.spawn()
+    try:
+        connection = daemon.connect()
+        try:
+            assert connection.getType() == "QEMU"
+            pid = int((daemon.sock_dir / "libvirtd.pid").read_text())
+            modules = {Path(line.split()[-1]).name for line in Path(f"/proc/{pid}/maps").read_text().splitlines()
+                       if "/libvirt_driver_" in line}
+            assert modules == {"libvirt_driver_qemu.so"}
+        finally:
+            connection.close()
+    finally:
+        daemon.stop()
+
+
+def test_connect_ahead_hands_its_connection_over(tmp_path: Path) -> None:
+    daemon = Libvirtd(tmp_path / "work")  # the node's capabilities cache: no QEMU probe of seconds
+    daemon.spawn()
+    try:
+        daemon.connect_ahead()
+        daemon.connect_ahead()  # once per spawn: a second call changes nothing
+        connection = daemon.connect()
+        try:
+            assert connection.getType() == "QEMU"
+            assert connection.getDomainCapabilities(None, None, None, None)  # usable alongside the load
+        finally:
+            connection.close()
+        again = daemon.connect()  # nothing ahead any more: a connection of its own
+        again.close()
+    finally:
+        daemon.stop()
+
+
+def test_connect_ahead_reports_a_daemon_that_never_serves(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(libvirtd_module, "LIBVIRTD", "/bin/false")
+    daemon = Libvirtd(tmp_path / "work", caps_cache=tmp_path / "caps")
+    daemon.spawn()
+    daemon.connect_ahead()
+    with pytest.raises(LibvirtdError, match="exited with 1 while starting"):
+        daemon.connect()
+    assert not daemon.alive()
