@@ -9,13 +9,11 @@ oci_unpack.
 from __future__ import annotations
 
 import fcntl
-import gzip
 import hashlib
 import json
 import os
 import platform
 import re
-import tarfile
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -228,6 +226,10 @@ def _atomic_write(path: Path, raw: bytes) -> None:
 
 def _write_layer(store: Path, rootfs: Path, compress: bool) -> tuple[str, int, str]:
     """Tar rootfs into a blob; returns (blob digest, blob size, uncompressed diff_id)."""
+    # Here, not at the top: every launcher reads the store, only image builders write one.
+    import gzip
+    import tarfile
+
     fd, temp = tempfile.mkstemp(prefix=".tmp-layer-", dir=store / "blobs" / "sha256")
     with os.fdopen(fd, "wb") as raw:
         blob = _HashingWriter(raw)

@@ -13,13 +13,15 @@ import hashlib
 import os
 import shutil
 import stat
-import tarfile
 import tempfile
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from oci_layout.store import ImageFormatError, StoredImage, blob_path
 from oci_layout.rooted_paths import UnsafePath, make_dirs_in_root, relative_parts, resolve_in_root
+
+if TYPE_CHECKING:
+    import tarfile
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_WHITEOUT = ".wh..wh..opq"
@@ -84,6 +86,9 @@ def unpack_image(image: StoredImage, cache_dir: Path) -> Path:
 
 
 def _apply_blob(image: StoredImage, layer: dict, rootfs: Path) -> None:
+    # Here, not at the top: a launcher whose image is unpacked already never needs tarfile.
+    import tarfile
+
     media_type = layer.get("mediaType")
     mode = _TAR_MODES.get(media_type)  # type: ignore[arg-type]
     if mode is None:
