@@ -172,8 +172,8 @@ class Libvirtd:
         """Open the launcher's connection from a thread as soon as the daemon serves, and
         have the daemon load QEMU's capabilities on it (~15 ms of its CPU, which the first
         defineXML would otherwise wait for): both then overlap the caller's own start.
-        connect() hands that connection over. Open libvirt's event loop before this if the
-        connection should deliver events. Once per spawn."""
+        connect() hands that connection over once both are done. Open libvirt's event loop
+        before this if the connection should deliver events. Once per spawn."""
         import libvirt  # here, in the caller's thread: see the module's docstring
 
         if self._ahead is None and self._process is not None:
@@ -231,20 +231,22 @@ class Libvirtd:
 
 
 class _Connecting(threading.Thread):
-    """connect_ahead's thread: opens, hands the connection over, then loads QEMU's
-    capabilities on it (libvirt connections serve calls from several threads)."""
+    """connect_ahead's thread: opens, loads QEMU's capabilities, then hands the connection
+    over. Loaded before the hand-over, so that nothing else uses or closes the connection
+    meanwhile; the caller's imports outlast the load anyway, and the first defineXML
+    would wait for it too."""
 
     def __init__(self, open_connection: Callable[[], libvirt.virConnect],
                  libvirt_error: type[Exception]) -> None:
         super().__init__(name="libvirtd-connect", daemon=True)
         self._open_connection = open_connection
         self._libvirt_error = libvirt_error
-        self._opened = threading.Event()
+        self._done = threading.Event()
         self._connection: libvirt.virConnect | None = None
         self._error: BaseException | None = None
 
     def connection(self) -> libvirt.virConnect:
-        self._opened.wait()
+        self._done.wait()
         if self._error is not None:
             raise self._error
         assert self._connection is not None
@@ -252,12 +254,14 @@ class _Connecting(threading.Thread):
 
     def run(self) -> None:
         try:
-            connection = self._connection = self._open_connection()
+            self._connection = self._open_connection()
+            self._load_capabilities(self._connection)
         except BaseException as error:  # handed to the caller of connection()
             self._error = error
-            return
         finally:
-            self._opened.set()
+            self._done.set()
+
+    def _load_capabilities(self, connection: libvirt.virConnect) -> None:
         try:
             # No type: libvirt picks the one the host runs; either way it reads the caps.
             connection.getDomainCapabilities(None, None, None, None)
