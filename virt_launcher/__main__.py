@@ -5,9 +5,11 @@
 
 The handler then drives it through Cmd (SyncVirtualMachine starts the guest).
 
-libvirtd is spawned first, from standard-library imports only: its ~60 ms of start-up
-then overlap the launcher's own imports (grpc, libvirt, the domain converter) instead
-of following them on the way to a running guest.
+libvirtd is spawned first, from standard-library imports only, and the launcher's
+connection to it opened from a thread right after (see Libvirtd.connect_ahead): the
+daemon's start and its loading of QEMU's capabilities then overlap the launcher's own
+imports (grpc, the domain converter) instead of following them on the way to a running
+guest.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _spawned_hypervisor(args: argparse.Namespace) -> Libvirtd | TestDriver:
+def _hypervisor_coming_up(args: argparse.Namespace) -> Libvirtd | TestDriver:
     hypervisor = TestDriver(args.work_dir) if args.hypervisor == "test" else Libvirtd(args.work_dir)
     hypervisor.spawn()
     # Then the launcher's connection, opened and used to load QEMU's capabilities from a
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     gc.disable()
     try:
         args = _arguments(argv)
-        hypervisor = _spawned_hypervisor(args)
+        hypervisor = _hypervisor_coming_up(args)
         # Everything heavy from here on (see the docstring); _run imports the rest.
         import asyncio
         import logging
