@@ -41,6 +41,10 @@ class Record:
     def _values(self) -> tuple[object, ...]:
         return tuple(getattr(self, name) for name in self.__slots__)
 
+    def fields(self) -> dict[str, object]:
+        """Field name -> value, in declaration order."""
+        return {name: getattr(self, name) for name in self.__slots__}
+
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
@@ -50,7 +54,7 @@ class Record:
         return hash(self._values())
 
     def __repr__(self) -> str:
-        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        inner = ", ".join(f"{name}={value!r}" for name, value in self.fields().items())
         return f"{type(self).__name__}({inner})"
 
     def __reduce__(self) -> tuple[type[Record], tuple[object, ...]]:

@@ -46,7 +46,7 @@ class MountSpec(Record):
     read_only: bool
 
     def to_json(self) -> dict[str, object]:
-        return {"source": self.source, "target": self.target, "read_only": self.read_only}
+        return self.fields()
 
 
 class SandboxSpec(Record):
@@ -69,7 +69,7 @@ class SandboxSpec(Record):
     kept_host_paths: list[str]
 
     def to_json(self) -> dict[str, Any]:
-        value = {name: getattr(self, name) for name in self.__slots__}
+        value = self.fields()
         value["mounts"] = [mount.to_json() for mount in self.mounts]
         return value
 
