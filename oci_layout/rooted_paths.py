@@ -6,36 +6,48 @@ absolute or climb with "..", and every path that walks through existing files is
 resolved the way a chroot would see it, so a symlink planted in an image layer or a
 shared volume (``etc -> /``) points back inside the root instead of at the host.
 
-Only the standard library is used: the sandbox trampoline imports this module.
+Only the standard library is used, and neither re nor pathlib at import: the sandbox
+trampoline imports this module on every container start. Resolution works on str and
+on Path roots alike, and answers in the root's type.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import re
 import stat
-from collections import deque
-from pathlib import Path
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# Patterns as text: re caches what it compiles, and only the kubelet's side needs them.
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 # Pod UIDs are UUIDs in a real cluster; tests and other tools sometimes use plain names.
-_UID = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_UID = r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
 _MAX_SYMLINKS = 40
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    Root = TypeVar("Root", str, "os.PathLike[str]")
 
 
 class UnsafePath(ValueError):
     """A name or path from a spec or an image would escape its directory."""
 
 
+def _matches(pattern: str, text: str) -> bool:
+    import re
+
+    return re.fullmatch(pattern, text) is not None
+
+
 def dns_label(name: object, what: str) -> str:
-    if not isinstance(name, str) or len(name) > 63 or not _DNS_LABEL.match(name):
+    if not isinstance(name, str) or len(name) > 63 or not _matches(_DNS_LABEL, name):
         raise UnsafePath(f"{what} {name!r} is not a valid DNS-1123 label")
     return name
 
 
 def pod_uid(uid: object) -> str:
-    if not isinstance(uid, str) or len(uid) > 128 or not _UID.match(uid) or ".." in uid:
+    if not isinstance(uid, str) or len(uid) > 128 or not _matches(_UID, uid) or ".." in uid:
         raise UnsafePath(f"pod uid {uid!r} cannot name a directory")
     return uid
 
@@ -62,22 +74,28 @@ def absolute_parts(path: object, what: str) -> list[str]:
     return parts
 
 
-def resolve_in_root(root: Path, path: str, *, follow_final: bool = True) -> Path:
+def _like(root: Root, path: str) -> Root:
+    return path if isinstance(root, str) else type(root)(path)  # type: ignore[call-arg,return-value]
+
+
+def resolve_in_root(root: Root, path: str, *, follow_final: bool = True) -> Root:
     """Resolve path as a process chrooted at root would, without leaving root.
 
     Absolute symlink targets restart at root and ".." stops at root. Components that
     do not exist yet are kept literally, so the result also names paths to create.
     """
-    pending = deque(p for p in path.split("/") if p not in ("", "."))
+    base = os.fspath(root)
+    # Still to walk, last component first (so that pop() takes the next one).
+    pending = [p for p in reversed(path.split("/")) if p not in ("", ".")]
     resolved: list[str] = []
     followed = 0
     while pending:
-        part = pending.popleft()
+        part = pending.pop()
         if part == "..":
             if resolved:
                 resolved.pop()
             continue
-        candidate = root.joinpath(*resolved, part)
+        candidate = os.path.join(base, *resolved, part)
         if not pending and not follow_final:
             resolved.append(part)
             break
@@ -95,11 +113,11 @@ def resolve_in_root(root: Path, path: str, *, follow_final: bool = True) -> Path
         target = os.readlink(candidate)
         if target.startswith("/"):
             resolved = []
-        pending.extendleft(reversed([p for p in target.split("/") if p not in ("", ".")]))
-    return root.joinpath(*resolved)
+        pending.extend(p for p in reversed(target.split("/")) if p not in ("", "."))
+    return _like(root, os.path.join(base, *resolved))
 
 
-def make_dirs_in_root(root: Path, parts: list[str], mode: int = 0o755) -> Path:
+def make_dirs_in_root(root: Root, parts: list[str], mode: int = 0o755) -> Root:
     """mkdir -p inside root, resolving every existing prefix in root's terms."""
     current = root
     for depth in range(1, len(parts) + 1):
@@ -110,7 +128,7 @@ def make_dirs_in_root(root: Path, parts: list[str], mode: int = 0o755) -> Path:
             os.makedirs(current, mode, exist_ok=True)
         except FileExistsError:
             pass
-        if not current.is_dir():
+        if not os.path.isdir(current):
             raise NotADirectoryError(errno.ENOTDIR, f"{current} is not a directory")
     return current
 

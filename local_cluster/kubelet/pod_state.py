@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from local_cluster.kubelet.proc import ProcessIdentity
-from local_cluster.kubelet.sandbox_spec import write_json_atomic
+from local_cluster.kubelet.json_files import write_json_atomic
 
 WAITING_CREATING = "ContainerCreating"
 

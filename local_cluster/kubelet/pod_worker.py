@@ -60,9 +60,8 @@ from local_cluster.kubelet.sandbox_spec import (
     SPEC_FILE,
     STARTED_FILE,
     SandboxSpec,
-    read_json,
-    write_json_atomic,
 )
+from local_cluster.kubelet.json_files import read_json, write_json_atomic
 from local_cluster.kubelet.host_paths import NodeHostPaths
 from local_cluster.kubelet.volumes import PreparedVolume, VolumeError, prepare_volumes
 from local_cluster.kubelet.wakeup import Wakeup, exit_fd

@@ -4,20 +4,22 @@ to mount and run, and the files through which the trampoline reports back.
 Everything here is already resolved on the kubelet side (image, volumes, subPaths,
 environment), so the trampoline only performs mounts and the exec. Files in the
 run directory:
-  spec.json     this spec
+  spec          this spec, in marshal's format
   shim.json     {"pid", "startTicks"} of the trampoline, written first thing
   started.json  {"pid", "startTicks", "startedAt"} once the command was exec'd (and a
                 byte on the STARTED_FD_ENV pipe, when the kubelet gave one)
   exit.json     {"exitCode", "signal", "reason", "message", "startedAt", "finishedAt"}
-Standard library only, and not even dataclasses or typing: the trampoline imports this
-module on every container start, where each millisecond of import delays the command.
+Standard library only, and not even json, pathlib, dataclasses or typing: the trampoline
+imports this module on every container start, where each millisecond of import delays the
+command. json alone would bring re, enum and functools (some 4 ms); the spec is read with
+marshal (built in, and the kubelet and the trampoline run the same Python) and the reports,
+flat records of numbers and text, are written by status_json below.
 """
 
 from __future__ import annotations
 
-import json
+import marshal
 import os
-from pathlib import Path
 
 from local_cluster.kubelet.record import Record
 
@@ -26,7 +28,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-SPEC_FILE = "spec.json"
+SPEC_FILE = "spec"
 SHIM_FILE = "shim.json"
 STARTED_FILE = "started.json"
 EXIT_FILE = "exit.json"
@@ -78,41 +80,58 @@ class SandboxSpec(Record):
         mounts = [MountSpec(**m) for m in value.get("mounts") or []]
         return cls(**{**value, "mounts": mounts})
 
-    def write(self) -> Path:
-        path = Path(self.run_dir) / SPEC_FILE
-        write_json_atomic(path, self.to_json())
+    def write(self) -> str:
+        """Write the spec into its run directory (atomically); returns the file's path."""
+        path = os.path.join(self.run_dir, SPEC_FILE)
+        temp = f"{path}.{os.getpid()}"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(marshal.dumps(self.to_json()))
+        os.replace(temp, path)
         return path
 
     @classmethod
-    def read(cls, path: Path) -> SandboxSpec:
-        return cls.from_json(json.loads(path.read_text()))
+    def read(cls, path: str | os.PathLike[str]) -> SandboxSpec:
+        """ValueError if the file holds no spec (FileNotFoundError if there is none)."""
+        with open(path, "rb") as spec_file:
+            raw = spec_file.read()
+        try:
+            value = marshal.loads(raw)
+            return cls.from_json(value)
+        except (EOFError, ValueError, TypeError, AttributeError) as exc:
+            raise ValueError(f"{path} holds no sandbox spec: {exc}") from None
 
 
-def write_json_atomic(path: Path, value: Any, *, dir_fd: int | None = None) -> None:
-    """Write then rename, so a reader sees the whole file or none. With dir_fd, path
-    is a bare name relative to that directory (used after mounts may hide paths)."""
-    raw = json.dumps(value, indent=1, sort_keys=True).encode()
-    if dir_fd is None:
-        import tempfile  # only the kubelet's side writes by path: the trampoline never pays for it
+# JSON's escapes for the characters a JSON string cannot hold as they are.
+_ESCAPES = {code: f"\\u{code:04x}" for code in range(0x20)} | {ord('"'): '\\"', ord("\\"): "\\\\"}
 
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "wb") as out:
-            out.write(raw)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-        return
-    temp_name = f".{path.name}.{os.getpid()}"
+
+def status_json(record: dict[str, object]) -> bytes:
+    """A flat record of ints, None and text as JSON, as json.dumps would write it."""
+    items = []
+    for key, value in record.items():
+        if value is None:
+            text = "null"
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, int):
+            text = str(value)
+        elif isinstance(value, str):
+            text = '"' + value.translate(_ESCAPES) + '"'
+        else:
+            raise TypeError(f"status field {key!r}: {type(value).__name__} is not a status value")
+        items.append(f'"{key}": {text}')
+    # backslashreplace turns a lone surrogate (from an undecodable path) into its JSON escape.
+    return ("{" + ", ".join(items) + "}\n").encode("utf-8", "backslashreplace")
+
+
+def write_status(name: str, record: dict[str, object], dir_fd: int) -> None:
+    """Write then rename in the run directory dir_fd (by fd: mounts may hide its path), so
+    the kubelet reads the whole report or none."""
+    temp_name = f".{name}.{os.getpid()}"
     fd = os.open(temp_name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=dir_fd)
     with os.fdopen(fd, "wb") as out:
-        out.write(raw)
+        out.write(status_json(record))
         out.flush()
         os.fsync(out.fileno())
-    os.replace(temp_name, path.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-
-
-def read_json(path: Path) -> Any | None:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
+    os.replace(temp_name, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)

@@ -14,19 +14,43 @@ import pytest
 
 from local_cluster.kubelet.proc import ProcessIdentity
 from local_cluster.kubelet.sandbox import _TRAMPOLINE
-from local_cluster.kubelet.sandbox_spec import MountSpec, SandboxSpec
+from local_cluster.kubelet.sandbox_spec import MountSpec, SandboxSpec, status_json
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 # Each costs milliseconds at every container start and the trampoline needs none of them.
-HEAVY = ("dataclasses", "typing", "tempfile", "runpy", "inspect", "subprocess")
+HEAVY = ("dataclasses", "typing", "tempfile", "runpy", "inspect", "subprocess", "json", "re", "enum", "signal",
+         "pathlib", "datetime", "functools", "collections")
 
 
 def test_the_trampoline_imports_nothing_heavy() -> None:
     probe = _TRAMPOLINE.replace("sys.exit(main(sys.argv))",
-                                f"import json; print(json.dumps([m for m in {list(HEAVY)!r} if m in sys.modules]))")
+                                f"print(' '.join(m for m in {list(HEAVY)!r} if m in sys.modules))")
     done = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True, text=True, timeout=60,
                           check=True, env={"PYTHONPATH": str(CHECKOUT)}, cwd="/")
-    assert json.loads(done.stdout) == []
+    assert done.stdout.split() == []
+
+
+def test_a_spec_is_written_and_read_back(tmp_path: Path) -> None:
+    spec = SandboxSpec(argv=["/bin/true"], env={"A": "1"}, run_dir=str(tmp_path), pod_tmp="/tmp/pod",
+                       mounts=[MountSpec("/src", "/dst", read_only=True)], hostname="pod-1")
+    assert SandboxSpec.read(spec.write()) == spec
+    (tmp_path / "spec").write_bytes(b"{not marshal")
+    with pytest.raises(ValueError, match="holds no sandbox spec"):
+        SandboxSpec.read(tmp_path / "spec")
+
+
+@pytest.mark.parametrize("record", [
+    {"pid": 12, "startTicks": None, "startedAt": "2026-11-26T08:00:00Z"},
+    {"message": 'quote " backslash \\ newline \n tab \t nul \x00 \u00e9 \u2028', "ok": True, "exitCode": 0},
+    {"message": "undecodable /tmp/\udcff path"},
+])
+def test_status_reports_are_the_json_the_kubelet_reads(record: dict[str, object]) -> None:
+    assert json.loads(status_json(record)) == record
+
+
+def test_a_status_report_refuses_what_it_cannot_write() -> None:
+    with pytest.raises(TypeError, match="'mounts'"):
+        status_json({"mounts": []})
 
 
 def _spec() -> SandboxSpec:
