@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from local_cluster.apiserver.selectors import LabelSelector, Requirement
-from local_cluster.storage.interface import Store
+from local_cluster.storage.interface import KeyValue, Store
 
 Obj = dict[str, Any]
 
@@ -36,12 +36,18 @@ class Endpoint:
 class ServiceResolver:
     def __init__(self, store: Store) -> None:
         self._store = store
+        # Services and pods as last decoded, by key, with the revision they were decoded
+        # at: every webhook call resolves its service, which and whose pods rarely change,
+        # so only what was written since is decoded again (the store is always read).
+        self._decoded: dict[str, tuple[int, Obj]] = {}
 
     async def resolve(self, namespace: str, name: str, port: int = 443) -> Endpoint:
-        kv = await self._store.get(f"/registry/services/{namespace}/{name}")
+        key = f"/registry/services/{namespace}/{name}"
+        kv = await self._store.get(key)
         if kv is None:
+            self._decoded.pop(key, None)
             raise ServiceUnreachable(f'service "{namespace}/{name}" not found')
-        service = json.loads(kv.value)
+        service = self._decode(kv)
         spec = service.get("spec") or {}
         service_port = next((p for p in spec.get("ports") or [] if p.get("port") == port), None)
         if service_port is None:
@@ -58,8 +64,20 @@ class ServiceResolver:
         return Endpoint(pod["status"]["podIP"], target, f"{name}.{namespace}.svc")
 
     async def _pods(self, namespace: str) -> list[Obj]:
-        kvs, _, _ = await self._store.list(f"/registry/pods/{namespace}/")
-        return [json.loads(kv.value) for kv in kvs]
+        prefix = f"/registry/pods/{namespace}/"
+        kvs, _, _ = await self._store.list(prefix)
+        listed = {kv.key for kv in kvs}
+        for key in [k for k in self._decoded if k.startswith(prefix) and k not in listed]:
+            del self._decoded[key]  # deleted pods: the cache holds no more than the store does
+        return [self._decode(kv) for kv in kvs]
+
+    def _decode(self, kv: KeyValue) -> Obj:
+        """The stored object, shared with earlier callers: read it, never change it."""
+        known = self._decoded.get(kv.key)
+        if known is None or known[0] != kv.mod_revision:
+            known = (kv.mod_revision, json.loads(kv.value))
+            self._decoded[kv.key] = known
+        return known[1]
 
 
 def _ready(pod: Obj) -> bool:
