@@ -11,6 +11,7 @@ import socket
 from pathlib import Path
 
 import pki
+from kube_client import front_proxy
 from local_cluster.apiserver.server import APIServer
 from local_cluster.controllers.base import InProcessController
 from local_cluster.controllers.garbage_collector import GarbageCollector
@@ -24,6 +25,7 @@ from local_cluster.storage.etcd_store import EtcdStore
 
 log = logging.getLogger(__name__)
 
+_FRONT_PROXY_CLIENT = "front-proxy-client"
 SERVER_NAMES = ("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
                 "kubernetes.default.svc.cluster.local")
 
@@ -48,17 +50,29 @@ class ControlPlane:
     def ca(self) -> pki.KeyPair:
         return _load_or_create_ca(self.pki_dir)
 
+    @property
+    def front_proxy_client_cert(self) -> tuple[Path, Path]:
+        """The certificate and key the API server proxies aggregated calls with."""
+        return self.pki_dir / f"{_FRONT_PROXY_CLIENT}.crt", self.pki_dir / f"{_FRONT_PROXY_CLIENT}.key"
+
     async def start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         ca = self.ca()
         _load_or_issue(self.pki_dir, ca)
-        kubelet_client = _load_or_issue_kubelet_client(self.pki_dir, ca)
+        kubelet_client = _load_or_issue_client(self.pki_dir, ca, "apiserver-kubelet-client", APISERVER_CLIENT_NAME)
+        # A CA of its own for the front proxy: a certificate from the cluster CA (which other
+        # components can issue from) must not pass for the API server at virt-api.
+        proxy_ca = _load_or_create_ca(self.pki_dir, "front-proxy-ca", "kubevirt-py-front-proxy-ca")
+        proxy_client = _load_or_issue_client(self.pki_dir, proxy_ca, _FRONT_PROXY_CLIENT, front_proxy.CLIENT_NAME)
         token = _load_or_create_token(self.state_dir / "token")
         await self.etcd.start()
         self.store = EtcdStore(self.etcd.endpoint)
         port = self._requested_port or _previous_port(self.state_dir / "apiserver.port")
         self.apiserver = APIServer(self.store, token, port=port, tls_cert=self.pki_dir / "apiserver.crt",
-                                   tls_key=self.pki_dir / "apiserver.key", kubelet_client_cert=kubelet_client)
+                                   tls_key=self.pki_dir / "apiserver.key", kubelet_client_cert=kubelet_client,
+                                   front_proxy_client_cert=proxy_client,
+                                   authentication=front_proxy.config_map_data(ca.cert_pem.decode(),
+                                                                              proxy_ca.cert_pem.decode()))
         try:
             await self.apiserver.start()
         except OSError:
@@ -96,11 +110,11 @@ class ControlPlane:
         await self.etcd.stop()
 
 
-def _load_or_create_ca(directory: Path) -> pki.KeyPair:
-    ca = pki.load(directory, "ca")
+def _load_or_create_ca(directory: Path, stem: str = "ca", name: str = "kubevirt-py-local-ca") -> pki.KeyPair:
+    ca = pki.load(directory, stem)
     if ca is None:
-        ca = pki.new_ca("kubevirt-py-local-ca")
-        pki.save(ca, directory, "ca")
+        ca = pki.new_ca(name)
+        pki.save(ca, directory, stem)
     return ca
 
 
@@ -112,12 +126,12 @@ def _load_or_issue(directory: Path, ca: pki.KeyPair) -> pki.KeyPair:
     return serving
 
 
-def _load_or_issue_kubelet_client(directory: Path, ca: pki.KeyPair) -> tuple[Path, Path]:
-    """The certificate the API server presents to kubelets (pods/log); kubelets trust
-    the cluster CA for their callers and authorize this name only."""
-    stem = "apiserver-kubelet-client"
+def _load_or_issue_client(directory: Path, ca: pki.KeyPair, stem: str, name: str) -> tuple[Path, Path]:
+    """A client certificate of the API server's: the one it presents to kubelets (pods/log;
+    kubelets trust the cluster CA for their callers and authorize this name only), or the
+    one it proxies aggregated APIs with."""
     if pki.load(directory, stem) is None:
-        pki.save(pki.issue(ca, APISERVER_CLIENT_NAME, server=False, client=True), directory, stem)
+        pki.save(pki.issue(ca, name, server=False, client=True), directory, stem)
     return directory / f"{stem}.crt", directory / f"{stem}.key"
 
 

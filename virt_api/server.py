@@ -4,7 +4,8 @@ behind the API server (webhooks call it; the APIService aggregates it).
     routes = admission routes + subresource routes + /healthz + /metrics
 
 /metrics (no authentication, as upstream's) carries virt-api's request metrics
-(virt_api.metrics), its Kubernetes client's and the process's.
+(virt_api.metrics), its Kubernetes client's and the process's. The subresources answer
+only the API server's front proxy (virt_api.front_proxy).
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from collections.abc import Callable, Iterable
 from aiohttp import web
 from kubernetes import client
 
+from kube_client.front_proxy import FrontProxyTrust
 from kubevirt_metrics.registry import component_registry
 from kubevirt_metrics.status_gauge import StatusGauge
 from kubevirt_metrics.runtime import rest_client_metrics
 from pki.authority import KeyPair
 from pki.cluster_ca import ensure_ca
+from virt_api.front_proxy import guard, load_trust, require_client_certificates
 from virt_api.metrics import METRICS_PATH, HttpMetrics, metrics_handler
 from virt_api.registration import publish_ca_bundle
 from virt_api.tls import serving_context
@@ -58,8 +61,9 @@ class VirtAPI:
                                            "Whether this virt-api is serving (1) or not (0).",
                                            lambda: self._serving))
 
-    def _app(self, ca: KeyPair) -> web.Application:
-        app = web.Application(client_max_size=4 * 1024 * 1024, middlewares=[self._http_metrics.middleware])
+    def _app(self, ca: KeyPair, trust: FrontProxyTrust | None) -> web.Application:
+        app = web.Application(client_max_size=4 * 1024 * 1024,
+                              middlewares=[self._http_metrics.middleware, guard(trust)])
         app.router.add_get("/healthz", _healthz)
         app.router.add_get(METRICS_PATH, metrics_handler(self.registry))
         for source in self._sources:
@@ -68,13 +72,15 @@ class VirtAPI:
 
     async def _serve(self) -> None:
         ca = await asyncio.to_thread(ensure_ca, client.CoreV1Api(self._api))
+        trust = await asyncio.to_thread(load_trust, self._api)
         # The API server reaches only ready pods, and we are ready once listening: the
         # bundle is in place before the first request can come.
         await asyncio.to_thread(publish_ca_bundle, self._api, ca.cert_pem)
-        self._runner = web.AppRunner(self._app(ca), access_log=None)
+        self._runner = web.AppRunner(self._app(ca, trust), access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self.port,
-                           ssl_context=serving_context(ca, self._namespace, (self._host,)))
+        context = serving_context(ca, self._namespace, (self._host,))
+        require_client_certificates(context, trust)
+        site = web.TCPSite(self._runner, self._host, self.port, ssl_context=context)
         await site.start()
         if self.port == 0:
             self.port = self._runner.addresses[0][1]

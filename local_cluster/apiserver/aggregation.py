@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import ssl
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -25,8 +27,12 @@ _DROPPED_RESPONSE_HEADERS = {"connection", "transfer-encoding", "content-length"
 
 
 class Aggregator:
-    def __init__(self, resolver: ServiceResolver) -> None:
+    def __init__(self, resolver: ServiceResolver, client_cert: tuple[Path, Path] | None = None) -> None:
+        """client_cert: the front-proxy client certificate every proxied call presents, by
+        which the backend knows the X-Remote-* headers come from this server."""
         self._resolver = resolver
+        self._client_cert = client_cert
+        self._contexts: dict[tuple[str, bool], ssl.SSLContext] = {}
         self._services: dict[tuple[str, str], Obj] = {}
         self._session: aiohttp.ClientSession | None = None
 
@@ -70,7 +76,7 @@ class Aggregator:
         headers["X-Remote-User"] = user
         headers["X-Remote-Group"] = "system:authenticated"
         headers["X-Forwarded-Host"] = request.host
-        tls = _tls(spec)
+        tls = self._tls(spec)
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await self._proxy_websocket(request, url, headers, tls, endpoint.tls_name)
         return await self._proxy_http(request, url, headers, tls, endpoint.tls_name)
@@ -79,6 +85,25 @@ class Aggregator:
         if self._session is None:
             self._session = aiohttp.ClientSession(auto_decompress=False)
         return self._session
+
+    def _tls(self, spec: Obj) -> ssl.SSLContext | bool:
+        """The client context for an APIService: its caBundle (or the system's trust, or
+        none with insecureSkipTLSVerify) and the front-proxy certificate. One per kind of
+        trust, since aiohttp pools connections by context."""
+        bundle, insecure = spec.get("caBundle") or "", bool(spec.get("insecureSkipTLSVerify"))
+        if self._client_cert is None:
+            return False if insecure else ca_bundles.trusting(bundle) if bundle else True
+        context = self._contexts.get((bundle, insecure))
+        if context is None:
+            if insecure:
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            else:
+                context = ssl.create_default_context(cadata=base64.b64decode(bundle).decode() if bundle else None)
+            context.load_cert_chain(str(self._client_cert[0]), str(self._client_cert[1]))
+            self._contexts[(bundle, insecure)] = context
+        return context
 
     async def _proxy_http(self, request: web.Request, url: str, headers: dict[str, str],
                           tls: ssl.SSLContext | bool, tls_name: str) -> web.StreamResponse:
@@ -138,12 +163,6 @@ async def _pump_both(client: web.WebSocketResponse, backend: aiohttp.ClientWebSo
     await asyncio.gather(*pending, return_exceptions=True)
 
 
-def _tls(spec: Obj) -> ssl.SSLContext | bool:
-    if spec.get("insecureSkipTLSVerify"):
-        return False
-    if spec.get("caBundle"):
-        return ca_bundles.trusting(spec["caBundle"])
-    return True
 
 
 def available_status() -> Obj:

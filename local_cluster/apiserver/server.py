@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from kube_client import front_proxy
 from kube_client.timestamps import now_text
 from local_cluster.apiserver import crds, errors
 from local_cluster.apiserver.admission import Admission
@@ -39,7 +40,12 @@ _APISERVICES = ("apiregistration.k8s.io", "apiservices")
 class APIServer:
     def __init__(self, store: Store, token: str, *, host: str = "127.0.0.1", port: int = 0,
                  tls_cert: Path | None = None, tls_key: Path | None = None,
-                 kubelet_client_cert: tuple[Path, Path] | None = None) -> None:
+                 kubelet_client_cert: tuple[Path, Path] | None = None,
+                 front_proxy_client_cert: tuple[Path, Path] | None = None,
+                 authentication: dict[str, str] | None = None) -> None:
+        """front_proxy_client_cert: what aggregated calls present to their backends;
+        authentication: the data of kube-system/extension-apiserver-authentication, which
+        tells those backends how to recognise such calls (kube_client.front_proxy)."""
         self.store = store
         self.token = token
         self.host = host
@@ -50,7 +56,8 @@ class APIServer:
             self.registry.add(info)
         self.resolver = ServiceResolver(store)
         self.admission = Admission(self.resolver, self._namespace_labels)
-        self.aggregator = Aggregator(self.resolver)
+        self.aggregator = Aggregator(self.resolver, front_proxy_client_cert)
+        self._authentication = authentication
         accounts = ServiceAccountAdmission(store_lookup(store, self.resource("", "v1", "serviceaccounts")))
         self.objects = Objects(store, self.admission, accounts)
         self.objects.hooks.append(self._on_change)
@@ -71,6 +78,8 @@ class APIServer:
     async def start(self) -> None:
         await self._load_dynamic_configuration()
         await self._ensure_namespaces()
+        if self._authentication is not None:
+            await self._publish_authentication(self._authentication)
         handlers = Handlers(self)
         app = web.Application(middlewares=[handlers.middleware], client_max_size=MAX_BODY + 1024)
         # Each with and without a trailing slash, as kube-apiserver answers both (the
@@ -182,6 +191,23 @@ class APIServer:
                 except errors.ApiError as error:
                     if error.code != 409:
                         raise
+
+    async def _publish_authentication(self, data: dict[str, str]) -> None:
+        """As kube-apiserver keeps it: created, or put back to what this server trusts."""
+        info = self.resource("", "v1", "configmaps")
+        ctx = RequestContext(internal=True)
+        wanted = {"apiVersion": "v1", "kind": "ConfigMap",
+                  "metadata": {"name": front_proxy.CONFIG_MAP, "namespace": front_proxy.NAMESPACE}, "data": data}
+        try:
+            current = await self.objects.get(info, front_proxy.NAMESPACE, front_proxy.CONFIG_MAP)
+        except errors.ApiError as error:
+            if error.code != 404:
+                raise
+            await self.objects.create(info, front_proxy.NAMESPACE, wanted, ctx)
+            return
+        if current.get("data") != data:
+            await self.objects.update(info, front_proxy.NAMESPACE, front_proxy.CONFIG_MAP,
+                                      {**current, "data": data}, ctx)
 
     # --- pod subresources ----------------------------------------------------------------
 

@@ -131,6 +131,9 @@ COMPONENTS = {
                      "virt-api-validator")],
             "patch_api_service": [
                 Need("apiregistration.k8s.io", "apiservices", "patch", CLUSTER, "v1.subresources.kubevirt.io")],
+            # virt_api.front_proxy: who may call the subresources.
+            "read_namespaced_config_map": [
+                Need("", "configmaps", "get", "kube-system", "extension-apiserver-authentication")],
             "read_namespaced_secret": CA_SECRET[1:],
             "create_namespaced_secret": CA_SECRET[:1],
         },

@@ -21,6 +21,7 @@ import pytest
 from kubernetes import client
 
 from kube_client.rawapi import MERGE_PATCH, call
+from local_cluster.threaded import ThreadedControlPlane
 from pki.cluster_ca import NAMESPACE, ensure_ca
 from virt_api.server import VirtAPI
 from virt_api.subresources import subresource_routes
@@ -35,6 +36,8 @@ NODE = "sr-node"
 class Env:
     api: client.ApiClient
     virt_api: VirtAPI
+    # The API server's front-proxy certificate: what a direct call must present, as it does.
+    front_proxy_cert: tuple[Path, Path]
 
     # --- plain HTTP through the API server --------------------------------------------
 
@@ -74,7 +77,9 @@ class Env:
 
     def direct_ws_options(self) -> dict[str, Any]:
         ca = ensure_ca(client.CoreV1Api(self.api)).cert_pem.decode()
-        return {"protocols": ("plain.kubevirt.io",), "ssl": ssl.create_default_context(cadata=ca)}
+        context = ssl.create_default_context(cadata=ca)
+        context.load_cert_chain(*self.front_proxy_cert)
+        return {"protocols": ("plain.kubevirt.io",), "ssl": context}
 
     def _token(self) -> str:
         return self.api.configuration.auth_settings()["BearerToken"]["value"]
@@ -152,13 +157,13 @@ def register_handler_pod(api: client.ApiClient, node: str, port: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def env(kubevirt_api: client.ApiClient) -> Iterator[Env]:
+def env(kubevirt_api: client.ApiClient, control_plane: ThreadedControlPlane) -> Iterator[Env]:
     ensure_ca(client.CoreV1Api(kubevirt_api))
     virt_api = VirtAPI(kubevirt_api, NAMESPACE, "127.0.0.1", 0, [subresource_routes])
     virt_api.start()
     try:
         _serve_virt_api_behind_apiservice(kubevirt_api, virt_api)
-        yield Env(kubevirt_api, virt_api)
+        yield Env(kubevirt_api, virt_api, control_plane.plane.front_proxy_client_cert)
     finally:
         virt_api.stop()
 
