@@ -163,8 +163,6 @@ async def _pump_both(client: web.WebSocketResponse, backend: aiohttp.ClientWebSo
     await asyncio.gather(*pending, return_exceptions=True)
 
 
-
-
 def available_status() -> Obj:
     return {"conditions": [{"type": "Available", "status": "True", "reason": "Passed",
                             "message": "all checks passed", "lastTransitionTime": now_text()}]}
