@@ -107,7 +107,8 @@ _ESCAPES = {code: f"\\u{code:04x}" for code in range(0x20)} | {ord('"'): '\\"', 
 
 
 def status_json(record: dict[str, object]) -> bytes:
-    """A flat record of ints, None and text as JSON, as json.dumps would write it."""
+    """A flat record of ints, None and text as JSON (UTF-8), which json.loads reads back as
+    the same record."""
     items = []
     for key, value in record.items():
         if value is None:
