@@ -29,8 +29,8 @@ class FrontProxyTrust:
     ca_pem: str
     allowed_names: tuple[str, ...]
 
-    def admits(self, common_names: list[str]) -> bool:
-        return not self.allowed_names or any(name in self.allowed_names for name in common_names)
+    def admits(self, name: str) -> bool:
+        return not self.allowed_names or name in self.allowed_names
 
 
 def config_map_data(client_ca_pem: str, front_proxy_ca_pem: str) -> dict[str, str]:

@@ -19,6 +19,7 @@ from kubernetes import client
 
 from kube_client import front_proxy
 from kube_client.front_proxy import FrontProxyTrust
+from pki.peer import client_name
 from virt_api.subresources.status import StatusError
 from virt_api.subresources.table import GROUP_VERSION_PATH
 
@@ -48,15 +49,6 @@ def require_client_certificates(context: ssl.SSLContext, trust: FrontProxyTrust 
         context.verify_mode = ssl.CERT_OPTIONAL
 
 
-def _common_names(request: web.Request) -> list[str] | None:
-    """The verified client certificate's common names; None when there was none."""
-    transport = request.transport
-    peer = transport.get_extra_info("peercert") if transport is not None else None
-    if not peer:
-        return None
-    return [value for rdn in peer.get("subject", ()) for key, value in rdn if key == "commonName"]
-
-
 def guard(trust: FrontProxyTrust | None) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -64,12 +56,13 @@ def guard(trust: FrontProxyTrust | None) -> Callable[[web.Request, Handler], Awa
             if trust is None:
                 return _unauthorized(f"virt-api cannot verify its callers: {front_proxy.NAMESPACE}/"
                                      f"{front_proxy.CONFIG_MAP} could not be read")
-            names = _common_names(request)
-            if names is None:
+            transport = request.transport
+            name = client_name(transport.get_extra_info("peercert") if transport is not None else None)
+            if name is None:
                 return _unauthorized("a client certificate from the API server's front proxy is required")
-            if not trust.admits(names):
-                return _unauthorized(f"client certificate for {', '.join(names) or 'no name'} is not one of the "
-                                     f"front proxy's names ({', '.join(trust.allowed_names)})")
+            if not trust.admits(name):
+                return _unauthorized(f"client certificate for {name} is not one of the front proxy's names "
+                                     f"({', '.join(trust.allowed_names)})")
         return await handler(request)
     return middleware
 

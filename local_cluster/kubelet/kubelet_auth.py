@@ -13,8 +13,6 @@ from __future__ import annotations
 import ssl
 import time
 from pathlib import Path
-from typing import Any
-
 import pki
 
 # The common name of the client certificate kube-apiserver presents to kubelets
@@ -43,15 +41,6 @@ def server_context(cert: Path, key: Path, client_ca: Path) -> ssl.SSLContext:
     # failed handshake; a certificate that is presented must verify.
     context.verify_mode = ssl.CERT_OPTIONAL
     return context
-
-
-def client_name(peer_certificate: dict[str, Any] | None) -> str | None:
-    """The common name of a verified client certificate (ssl's getpeercert() form)."""
-    for rdn in (peer_certificate or {}).get("subject", ()):
-        for key, value in rdn:
-            if key == "commonName":
-                return str(value)
-    return None
 
 
 def authorized(user: str | None) -> bool:

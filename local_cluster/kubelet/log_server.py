@@ -18,7 +18,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from local_cluster.kubelet.kubelet_auth import authorized, client_name
+from pki.peer import client_name
+from local_cluster.kubelet.kubelet_auth import authorized
 
 log = logging.getLogger(__name__)
 
