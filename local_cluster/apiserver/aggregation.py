@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import ssl
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,6 @@ class Aggregator:
         which the backend knows the X-Remote-* headers come from this server."""
         self._resolver = resolver
         self._client_cert = client_cert
-        self._contexts: dict[tuple[str, bool], ssl.SSLContext] = {}
         self._services: dict[tuple[str, str], Obj] = {}
         self._session: aiohttp.ClientSession | None = None
 
@@ -88,22 +86,10 @@ class Aggregator:
 
     def _tls(self, spec: Obj) -> ssl.SSLContext | bool:
         """The client context for an APIService: its caBundle (or the system's trust, or
-        none with insecureSkipTLSVerify) and the front-proxy certificate. One per kind of
-        trust, since aiohttp pools connections by context."""
-        bundle, insecure = spec.get("caBundle") or "", bool(spec.get("insecureSkipTLSVerify"))
-        if self._client_cert is None:
-            return False if insecure else ca_bundles.trusting(bundle) if bundle else True
-        context = self._contexts.get((bundle, insecure))
-        if context is None:
-            if insecure:
-                context = ssl.create_default_context()
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            else:
-                context = ssl.create_default_context(cadata=base64.b64decode(bundle).decode() if bundle else None)
-            context.load_cert_chain(str(self._client_cert[0]), str(self._client_cert[1]))
-            self._contexts[(bundle, insecure)] = context
-        return context
+        none with insecureSkipTLSVerify), presenting the front-proxy certificate."""
+        if spec.get("insecureSkipTLSVerify"):
+            return False if self._client_cert is None else ca_bundles.unverified(self._client_cert)
+        return ca_bundles.trusting(spec.get("caBundle") or "", self._client_cert)
 
     async def _proxy_http(self, request: web.Request, url: str, headers: dict[str, str],
                           tls: ssl.SSLContext | bool, tls_name: str) -> web.StreamResponse:
