@@ -82,13 +82,13 @@ class SandboxSpec(Record):
 
     def write(self) -> str:
         """Write the spec into its run directory (atomically); returns the file's path."""
-        path = os.path.join(self.run_dir, SPEC_FILE)
-        temp = f"{path}.{os.getpid()}"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(marshal.dumps(self.to_json()))
-        os.replace(temp, path)
-        return path
+        run_dir = os.open(self.run_dir, os.O_PATH | os.O_DIRECTORY)
+        try:
+            # 0600: the container's environment, Secrets' values among it, is in there.
+            _write_atomic(SPEC_FILE, marshal.dumps(self.to_json()), run_dir, 0o600)
+        finally:
+            os.close(run_dir)
+        return os.path.join(self.run_dir, SPEC_FILE)
 
     @classmethod
     def read(cls, path: str | os.PathLike[str]) -> SandboxSpec:
@@ -127,12 +127,16 @@ def status_json(record: dict[str, object]) -> bytes:
 
 
 def write_status(name: str, record: dict[str, object], dir_fd: int) -> None:
-    """Write then rename in the run directory dir_fd (by fd: mounts may hide its path), so
-    the kubelet reads the whole report or none."""
+    """A report into the run directory dir_fd (by fd: mounts may hide its path)."""
+    _write_atomic(name, status_json(record), dir_fd, 0o644)
+
+
+def _write_atomic(name: str, raw: bytes, dir_fd: int, mode: int) -> None:
+    """Write then rename, so that a reader sees the whole file or none."""
     temp_name = f".{name}.{os.getpid()}"
-    fd = os.open(temp_name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=dir_fd)
+    fd = os.open(temp_name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode, dir_fd=dir_fd)
     with os.fdopen(fd, "wb") as out:
-        out.write(status_json(record))
+        out.write(raw)
         out.flush()
         os.fsync(out.fileno())
     os.replace(temp_name, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
